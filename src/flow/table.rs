@@ -1,0 +1,490 @@
+//! The flow table: every TCP connection the capture thread is following, and the
+//! decision of when a connection's handshake bytes are complete enough to ship.
+//!
+//! Runs on the capture thread only; nothing here is shared. Per packet the work is one
+//! hash lookup, plus (only while a handshake is in progress) one reassembly push and an
+//! incremental record-header scan. Once a direction's handshake is over its bytes stop
+//! being buffered, and once both are over the connection is shipped as a
+//! [`FlowRecord`] and the entry shrinks to a few dozen bytes that let the rest of the
+//! connection's packets be skipped cheaply.
+//!
+//! TLS is recognised by content, not port: a direction starts collecting at the first
+//! segment that begins with a TLS hello (or, for the second direction of a TLS flow,
+//! any TLS record), so STARTTLS protocols (SMTP, IMAP, Postgres, ...) work too. A flow
+//! that shows no TLS within [`FlowLimits::sniff_max_segments`] data segments is marked
+//! not-TLS and skipped from then on.
+//!
+//! Limits (all in [`FlowLimits`], each counted when hit): open flows, idle timeout in
+//! packet time, per-direction depth and out-of-order segments (in
+//! [`ReasmLimits`]), and the total reassembly memory of this table ([`MemBudget`]).
+//!
+//! Determinism: each TLS flow gets a sequence number when it is first recognised, in
+//! packet order; rows are later written in that order. Nothing depends on hash-map
+//! iteration order (flushes sort by that sequence number).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::decode::TcpSegment;
+use crate::flow::reassembly::{DirAssembler, MemBudget, ReasmLimits};
+use crate::flow::stream::{StreamData, StreamEnd};
+use crate::stats::Counters;
+use crate::tls::scan::{sniff, RecordScanner, ScanState, Sniff};
+
+const FIN: u8 = 0x01;
+const SYN: u8 = 0x02;
+const RST: u8 = 0x04;
+const ACK: u8 = 0x10;
+
+/// Limits of one flow table (one capture thread).
+#[derive(Debug, Clone, Copy)]
+pub struct FlowLimits {
+    /// Connections followed at once; new connections beyond it are not followed
+    /// (`flow.table_full`).
+    pub max_flows: usize,
+    /// A connection with no packet for this long (packet time) is flushed and forgotten.
+    pub idle_timeout_ns: i64,
+    /// Data segments per direction inspected for the start of TLS before a flow is
+    /// declared not TLS.
+    pub sniff_max_segments: u8,
+    /// Total bytes buffered for reassembly by this table (`reasm.memory_limit`).
+    pub max_reassembly_memory: usize,
+    pub reasm: ReasmLimits,
+}
+
+impl Default for FlowLimits {
+    fn default() -> Self {
+        FlowLimits {
+            max_flows: 1_000_000,
+            idle_timeout_ns: 120 * 1_000_000_000,
+            sniff_max_segments: 16,
+            max_reassembly_memory: 128 << 20,
+            reasm: ReasmLimits::default(),
+        }
+    }
+}
+
+/// Who the client is, and how we know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientBy {
+    /// Sender of the SYN.
+    Syn,
+    /// Sender of the ClientHello (capture started mid-connection), or the peer of the
+    /// ServerHello sender.
+    Hello,
+}
+
+/// One TLS connection's handshake bytes, shipped from the capture thread to the
+/// parser pool. Owned; crosses threads.
+#[derive(Debug, Clone)]
+pub struct FlowRecord {
+    /// Order of TLS recognition within this packet source (dense, from 0).
+    pub seq: u64,
+    /// Packet time of the connection's first packet seen.
+    pub first_ts_ns: i64,
+    pub last_ts_ns: i64,
+    pub client_ip: IpAddr,
+    pub client_port: u16,
+    pub server_ip: IpAddr,
+    pub server_port: u16,
+    pub vlan: u32,
+    pub client_by: ClientBy,
+    pub client: StreamData,
+    pub server: StreamData,
+}
+
+/// Canonical (direction-independent) flow key: the lower endpoint first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FlowKey {
+    lo_ip: IpAddr,
+    hi_ip: IpAddr,
+    lo_port: u16,
+    hi_port: u16,
+    vlan: u32,
+}
+
+impl FlowKey {
+    /// Key and the direction index of this segment: 0 when sent by the lower endpoint.
+    fn of(seg: &TcpSegment<'_>) -> (FlowKey, usize) {
+        let a = (seg.src, seg.sport);
+        let b = (seg.dst, seg.dport);
+        let (lo, hi, dir) = if a <= b { (a, b, 0) } else { (b, a, 1) };
+        (
+            FlowKey {
+                lo_ip: lo.0,
+                hi_ip: hi.0,
+                lo_port: lo.1,
+                hi_port: hi.1,
+                vlan: seg.vlan,
+            },
+            dir,
+        )
+    }
+
+    fn endpoint(&self, dir: usize) -> (IpAddr, u16) {
+        if dir == 0 {
+            (self.lo_ip, self.lo_port)
+        } else {
+            (self.hi_ip, self.hi_port)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Looking for the start of TLS.
+    Sniffing,
+    /// TLS recognised; collecting handshake bytes.
+    Collecting,
+    /// Shipped, or not TLS: remaining packets are skipped.
+    Done,
+}
+
+#[derive(Debug)]
+struct Dir {
+    /// `None` until this direction starts collecting (its first TLS record).
+    asm: Option<DirAssembler>,
+    scanner: RecordScanner,
+    /// SYN-derived initial sequence number, if seen.
+    isn: Option<u32>,
+    handshake_over: bool,
+    end: StreamEnd,
+    data_segments: u8,
+}
+
+impl Dir {
+    fn new() -> Self {
+        Dir {
+            asm: None,
+            scanner: RecordScanner::new(),
+            isn: None,
+            handshake_over: false,
+            end: StreamEnd::Open,
+            data_segments: 0,
+        }
+    }
+
+    /// Nothing more to collect in this direction.
+    fn finished(&self) -> bool {
+        self.handshake_over || matches!(self.end, StreamEnd::Fin | StreamEnd::Rst)
+    }
+}
+
+#[derive(Debug)]
+struct Flow {
+    first_ts_ns: i64,
+    last_ts_ns: i64,
+    phase: Phase,
+    /// Direction index (0/1) of the client, once known.
+    client_dir: Option<usize>,
+    client_by: ClientBy,
+    seq: Option<u64>,
+    dirs: [Dir; 2],
+}
+
+/// Everything counted by the flow table.
+#[derive(Debug, Default, Clone)]
+pub struct FlowStats {
+    pub flows_seen: u64,
+    pub tls_flows: u64,
+    pub peak_open_flows: u64,
+    pub counters: Counters,
+}
+
+/// The capture thread's connection table.
+pub struct FlowTable {
+    limits: FlowLimits,
+    flows: HashMap<FlowKey, Flow>,
+    budget: MemBudget,
+    next_seq: u64,
+    last_sweep_ns: i64,
+    stats: FlowStats,
+}
+
+impl FlowTable {
+    pub fn new(limits: FlowLimits) -> Self {
+        FlowTable {
+            limits,
+            flows: HashMap::new(),
+            budget: MemBudget::new(limits.max_reassembly_memory),
+            next_seq: 0,
+            last_sweep_ns: i64::MIN,
+            stats: FlowStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &FlowStats {
+        &self.stats
+    }
+
+    pub fn open_flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Bytes currently held for reassembly.
+    pub fn buffered_bytes(&self) -> usize {
+        self.budget.used()
+    }
+
+    /// Feed one TCP segment. Completed handshakes are appended to `out`.
+    pub fn on_segment(&mut self, seg: &TcpSegment<'_>, ts_ns: i64, out: &mut Vec<FlowRecord>) {
+        self.maybe_sweep(ts_ns, out);
+        let (key, dir) = FlowKey::of(seg);
+        let flow = match self.flows.get_mut(&key) {
+            Some(f) => f,
+            None => {
+                if self.flows.len() >= self.limits.max_flows {
+                    self.stats.counters.bump("flow.table_full");
+                    return;
+                }
+                self.stats.flows_seen += 1;
+                let f = Flow {
+                    first_ts_ns: ts_ns,
+                    last_ts_ns: ts_ns,
+                    phase: Phase::Sniffing,
+                    client_dir: None,
+                    client_by: ClientBy::Hello,
+                    seq: None,
+                    dirs: [Dir::new(), Dir::new()],
+                };
+                self.stats.peak_open_flows =
+                    self.stats.peak_open_flows.max(self.flows.len() as u64 + 1);
+                self.flows.entry(key).or_insert(f)
+            }
+        };
+        flow.last_ts_ns = flow.last_ts_ns.max(ts_ns);
+
+        if flow.phase == Phase::Done {
+            // The common case on a real link: application data of a known flow.
+            if seg.flags & (FIN | RST) != 0 {
+                let d = &mut flow.dirs[dir];
+                d.end = if seg.flags & RST != 0 { StreamEnd::Rst } else { StreamEnd::Fin };
+                if seg.flags & RST != 0 || flow.dirs[1 - dir].end != StreamEnd::Open {
+                    self.flows.remove(&key);
+                }
+            }
+            return;
+        }
+
+        if seg.flags & SYN != 0 {
+            flow.dirs[dir].isn = Some(seg.seq);
+            if flow.client_dir.is_none() || flow.client_by != ClientBy::Syn {
+                // SYN alone: this side is the client; SYN+ACK: the other side is.
+                let client = if seg.flags & ACK == 0 { dir } else { 1 - dir };
+                flow.client_dir = Some(client);
+                flow.client_by = ClientBy::Syn;
+            }
+        }
+
+        if !seg.payload.is_empty() {
+            Self::on_payload(
+                flow,
+                dir,
+                seg,
+                ts_ns,
+                &self.limits,
+                &mut self.budget,
+                &mut self.next_seq,
+                &mut self.stats,
+            );
+        }
+
+        if seg.flags & (FIN | RST) != 0 {
+            let d = &mut flow.dirs[dir];
+            d.end = if seg.flags & RST != 0 { StreamEnd::Rst } else { StreamEnd::Fin };
+        }
+
+        let ready = match flow.phase {
+            Phase::Collecting => {
+                flow.dirs.iter().all(Dir::finished)
+                    || flow.dirs.iter().any(|d| d.end == StreamEnd::Rst)
+            }
+            Phase::Sniffing => {
+                // A connection that closes before showing TLS is simply forgotten.
+                if flow.dirs.iter().any(|d| d.end != StreamEnd::Open) {
+                    flow.phase = Phase::Done;
+                }
+                false
+            }
+            Phase::Done => false,
+        };
+        if ready {
+            if let Some(rec) = Self::ship(&key, flow, &mut self.budget, &mut self.stats) {
+                out.push(rec);
+            }
+            flow.phase = Phase::Done;
+        }
+        if flow.phase == Phase::Done && flow.dirs.iter().all(|d| d.end != StreamEnd::Open)
+            || flow.phase == Phase::Done && flow.dirs.iter().any(|d| d.end == StreamEnd::Rst)
+        {
+            self.flows.remove(&key);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_payload(
+        flow: &mut Flow,
+        dir: usize,
+        seg: &TcpSegment<'_>,
+        ts_ns: i64,
+        limits: &FlowLimits,
+        budget: &mut MemBudget,
+        next_seq: &mut u64,
+        stats: &mut FlowStats,
+    ) {
+        let counters = &mut stats.counters;
+        let d = &mut flow.dirs[dir];
+        if d.handshake_over {
+            return;
+        }
+        if d.asm.is_none() {
+            // Look for the start of TLS at the start of this segment.
+            d.data_segments = d.data_segments.saturating_add(1);
+            let start = match sniff(seg.payload) {
+                Sniff::ClientHello => {
+                    if flow.client_dir.is_none() {
+                        flow.client_dir = Some(dir);
+                        flow.client_by = ClientBy::Hello;
+                    }
+                    true
+                }
+                Sniff::ServerHello => {
+                    if flow.client_dir.is_none() {
+                        flow.client_dir = Some(1 - dir);
+                        flow.client_by = ClientBy::Hello;
+                    }
+                    true
+                }
+                // Once the flow is TLS the other side may open with any record (an
+                // alert refusing the hello, say).
+                Sniff::OtherRecord => flow.phase == Phase::Collecting,
+                Sniff::NotTls | Sniff::NeedMore => false,
+            };
+            if !start {
+                if flow.phase == Phase::Sniffing
+                    && flow.dirs.iter().all(|x| x.data_segments >= limits.sniff_max_segments)
+                {
+                    counters.bump("flow.not_tls");
+                    flow.phase = Phase::Done;
+                }
+                return;
+            }
+            let mut asm = DirAssembler::new(limits.reasm);
+            // The stream we keep starts at this segment (which may be after a
+            // plaintext STARTTLS exchange).
+            asm.set_isn(seg.seq.wrapping_sub(1));
+            d.asm = Some(asm);
+            if flow.phase == Phase::Sniffing {
+                flow.phase = Phase::Collecting;
+                flow.seq = Some(*next_seq);
+                *next_seq += 1;
+                stats.tls_flows += 1;
+            }
+        }
+        let Some(asm) = d.asm.as_mut() else { return };
+        asm.push(seg.seq, seg.payload, ts_ns, budget, counters);
+        match d.scanner.scan(asm.contiguous()) {
+            ScanState::InHandshake => {}
+            ScanState::Done => d.handshake_over = true,
+            ScanState::NotTls => {
+                // Broken framing: nothing more useful will come; the parser reports it.
+                counters.bump("flow.bad_record_framing");
+                d.handshake_over = true;
+            }
+        }
+        if asm.is_truncated() {
+            d.handshake_over = true;
+        }
+    }
+
+    /// Build the record for a collecting flow, releasing its buffers.
+    fn ship(
+        key: &FlowKey,
+        flow: &mut Flow,
+        budget: &mut MemBudget,
+        stats: &mut FlowStats,
+    ) -> Option<FlowRecord> {
+        let seq = flow.seq?;
+        let client_dir = flow.client_dir.unwrap_or(0);
+        let mut take = |d: &mut Dir, counters: &mut Counters| -> StreamData {
+            let end = if d.handshake_over { StreamEnd::HandshakeDone } else { d.end };
+            match d.asm.take() {
+                Some(mut asm) => {
+                    asm.skip_gaps(counters);
+                    asm.finish(end, budget)
+                }
+                None => StreamData { end, ..Default::default() },
+            }
+        };
+        let client = take(&mut flow.dirs[client_dir], &mut stats.counters);
+        let server = take(&mut flow.dirs[1 - client_dir], &mut stats.counters);
+        let (cip, cport) = key.endpoint(client_dir);
+        let (sip, sport) = key.endpoint(1 - client_dir);
+        Some(FlowRecord {
+            seq,
+            first_ts_ns: flow.first_ts_ns,
+            last_ts_ns: flow.last_ts_ns,
+            client_ip: cip,
+            client_port: cport,
+            server_ip: sip,
+            server_port: sport,
+            vlan: key.vlan,
+            client_by: flow.client_by,
+            client,
+            server,
+        })
+    }
+
+    /// Expire idle flows, at most once per second of packet time.
+    fn maybe_sweep(&mut self, now_ns: i64, out: &mut Vec<FlowRecord>) {
+        const SWEEP_EVERY_NS: i64 = 1_000_000_000;
+        if self.last_sweep_ns == i64::MIN {
+            self.last_sweep_ns = now_ns;
+            return;
+        }
+        if now_ns.saturating_sub(self.last_sweep_ns) < SWEEP_EVERY_NS {
+            return;
+        }
+        self.last_sweep_ns = now_ns;
+        let deadline = now_ns.saturating_sub(self.limits.idle_timeout_ns);
+        let mut expired: Vec<FlowKey> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| f.last_ts_ns < deadline)
+            .map(|(k, _)| *k)
+            .collect();
+        if expired.is_empty() {
+            return;
+        }
+        self.stats.counters.add("flow.idle_timeout", expired.len() as u64);
+        self.flush_keys(&mut expired, out);
+    }
+
+    fn flush_keys(&mut self, keys: &mut [FlowKey], out: &mut Vec<FlowRecord>) {
+        let start = out.len();
+        for key in keys.iter() {
+            if let Some(mut flow) = self.flows.remove(key) {
+                if flow.phase == Phase::Collecting {
+                    if let Some(rec) = Self::ship(key, &mut flow, &mut self.budget, &mut self.stats)
+                    {
+                        out.push(rec);
+                    }
+                }
+            }
+        }
+        // Hash-map order must not leak into the output.
+        out[start..].sort_by_key(|r| r.seq);
+    }
+
+    /// End of input: ship every flow still collecting, in recognition order.
+    pub fn flush_all(&mut self, out: &mut Vec<FlowRecord>) {
+        let mut keys: Vec<FlowKey> = self.flows.keys().copied().collect();
+        self.flush_keys(&mut keys, out);
+    }
+
+    /// Number of sequence numbers handed out (= records this table will have shipped
+    /// once flushed).
+    pub fn records_assigned(&self) -> u64 {
+        self.next_seq
+    }
+}

@@ -1,0 +1,25 @@
+//! tlstap: a passive TLS handshake analyzer.
+//!
+//! Layers, in the order a packet meets them (each a folder):
+//! - [`source`]: packet sources (capture files by hand-written pcap/pcapng readers;
+//!   live capture through libpcap);
+//! - [`decode`]: link layer, IPv4/IPv6 (with fragment reassembly), TCP;
+//! - [`flow`]: the flow table and per-direction TCP reassembly (capture thread);
+//! - [`tls`]: TLS record and handshake parsing into [`tls::model::HandshakeInfo`];
+//! - [`fingerprint`]: JA3/JA3S/JA4 from small parsed-parameter structs;
+//! - [`certs`]: X.509 parsing of the certificates seen;
+//! - [`row`]: one connection to one output row (the parser pool's work);
+//! - [`output`]: Arrow batches, Parquet / JSON lines writing;
+//! - [`pipeline`]: threads and channels joining the stages (the only place that knows
+//!   about threads).
+
+pub mod certs;
+pub mod decode;
+pub mod fingerprint;
+pub mod flow;
+pub mod output;
+pub mod pipeline;
+pub mod row;
+pub mod source;
+pub mod stats;
+pub mod tls;

@@ -1,0 +1,366 @@
+//! Rows to Arrow record batches: the one place where the output schema is defined.
+//!
+//! Each table's columns are listed once, as `(name, nullable, array)` built from the
+//! rows; the schema is whatever an empty slice of rows produces, so the column list can
+//! never drift from the schema. Parquet and JSON lines are both written from these
+//! batches (see `writer`), so the two formats cannot disagree either.
+//!
+//! Types are chosen for pipelines: timestamps are `Timestamp(µs, "UTC")`, wire code
+//! points are unsigned integers of their wire width, lists are Arrow lists (Parquet
+//! LIST), strings are UTF-8 (bytes that are not UTF-8 are replaced, lossy, with U+FFFD).
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanArray, ListBuilder, StringArray, StringBuilder, TimestampMicrosecondArray, UInt16Array, UInt16Builder, UInt32Array,
+    UInt64Array, UInt8Array, UInt8Builder,
+};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+
+use crate::certs::CertInfo;
+use crate::row::HandshakeRow;
+use crate::tls::names::{cipher_name, version_name};
+
+/// Version of the output schema; bumped on any incompatible change.
+pub const SCHEMA_VERSION: &str = "1";
+
+/// One certificate row: parsed fields plus where it was seen.
+#[derive(Debug, Clone)]
+pub struct CertRow {
+    pub info: CertInfo,
+    pub first_seen_us: i64,
+    pub seen_count: u64,
+}
+
+struct Cols {
+    fields: Vec<Field>,
+    arrays: Vec<ArrayRef>,
+}
+
+impl Cols {
+    fn new() -> Self {
+        Cols {
+            fields: Vec::new(),
+            arrays: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, name: &str, nullable: bool, array: ArrayRef) {
+        self.fields
+            .push(Field::new(name, array.data_type().clone(), nullable));
+        self.arrays.push(array);
+    }
+
+    fn finish(self) -> Result<RecordBatch, ArrowError> {
+        let mut meta = std::collections::HashMap::new();
+        meta.insert("tlstap.schema_version".to_owned(), SCHEMA_VERSION.to_owned());
+        let schema = Schema::new_with_metadata(self.fields, meta);
+        RecordBatch::try_new(Arc::new(schema), self.arrays)
+    }
+}
+
+fn ts<T>(rows: &[T], f: impl Fn(&T) -> Option<i64>) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from_iter(rows.iter().map(f)).with_timezone("UTC"))
+}
+
+fn string<'a, T>(rows: &'a [T], f: impl Fn(&'a T) -> Option<&'a str>) -> ArrayRef {
+    Arc::new(StringArray::from_iter(rows.iter().map(f)))
+}
+
+fn u8s<T>(rows: &[T], f: impl Fn(&T) -> Option<u8>) -> ArrayRef {
+    Arc::new(UInt8Array::from_iter(rows.iter().map(f)))
+}
+
+fn u16s<T>(rows: &[T], f: impl Fn(&T) -> Option<u16>) -> ArrayRef {
+    Arc::new(UInt16Array::from_iter(rows.iter().map(f)))
+}
+
+fn u32s<T>(rows: &[T], f: impl Fn(&T) -> Option<u32>) -> ArrayRef {
+    Arc::new(UInt32Array::from_iter(rows.iter().map(f)))
+}
+
+fn bools<T>(rows: &[T], f: impl Fn(&T) -> Option<bool>) -> ArrayRef {
+    Arc::new(BooleanArray::from_iter(rows.iter().map(f)))
+}
+
+/// A `list<u16>` column; never null (an absent list is empty).
+fn list_u16<'a, T>(rows: &'a [T], f: impl Fn(&'a T) -> &'a [u16]) -> ArrayRef {
+    let mut b = ListBuilder::with_capacity(UInt16Builder::new(), rows.len());
+    for r in rows {
+        b.values().append_slice(f(r));
+        b.append(true);
+    }
+    Arc::new(b.finish())
+}
+
+fn list_u8<'a, T>(rows: &'a [T], f: impl Fn(&'a T) -> &'a [u8]) -> ArrayRef {
+    let mut b = ListBuilder::with_capacity(UInt8Builder::new(), rows.len());
+    for r in rows {
+        b.values().append_slice(f(r));
+        b.append(true);
+    }
+    Arc::new(b.finish())
+}
+
+fn list_str<'a, T, S: AsRef<str> + 'a>(
+    rows: &'a [T],
+    f: impl Fn(&'a T) -> &'a [S],
+) -> ArrayRef {
+    let mut b = ListBuilder::with_capacity(StringBuilder::new(), rows.len());
+    for r in rows {
+        for s in f(r) {
+            b.values().append_value(s.as_ref());
+        }
+        b.append(true);
+    }
+    Arc::new(b.finish())
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Alerts as `list<struct<level: u8, description: u8, side: string>>`.
+fn alerts(rows: &[HandshakeRow]) -> ArrayRef {
+    let fields = Fields::from(vec![
+        Field::new("level", DataType::UInt8, false),
+        Field::new("description", DataType::UInt8, false),
+        Field::new("side", DataType::Utf8, false),
+    ]);
+    let mut b = ListBuilder::with_capacity(
+        arrow::array::StructBuilder::from_fields(fields.clone(), 0),
+        rows.len(),
+    );
+    for r in rows {
+        let sb = b.values();
+        for a in &r.hs.alerts {
+            sb.field_builder::<UInt8Builder>(0)
+                .expect("field 0 is u8")
+                .append_value(a.level);
+            sb.field_builder::<UInt8Builder>(1)
+                .expect("field 1 is u8")
+                .append_value(a.description);
+            sb.field_builder::<StringBuilder>(2)
+                .expect("field 2 is utf8")
+                .append_value(if a.from_server { "server" } else { "client" });
+            sb.append(true);
+        }
+        b.append(true);
+    }
+    Arc::new(b.finish())
+}
+
+/// The `handshakes` table for these rows.
+pub fn handshakes_batch(rows: &[HandshakeRow]) -> Result<RecordBatch, ArrowError> {
+    let mut c = Cols::new();
+    let ch = |r: &HandshakeRow| r.hs.client_hello.as_ref();
+    let sh = |r: &HandshakeRow| r.hs.server_hello.as_ref();
+    static EMPTY16: [u16; 0] = [];
+    static EMPTY8: [u8; 0] = [];
+
+    c.add("ts", false, ts(rows, |r| Some(r.meta.ts_us)));
+    c.add("community_id", false, string(rows, |r| Some(r.meta.community_id.as_str())));
+    let ips: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.meta.src_ip.to_string(), r.meta.dst_ip.to_string()))
+        .collect();
+    c.add("src_ip", false, string(&ips, |p| Some(p.0.as_str())));
+    c.add("src_port", false, u16s(rows, |r| Some(r.meta.src_port)));
+    c.add("dst_ip", false, string(&ips, |p| Some(p.1.as_str())));
+    c.add("dst_port", false, u16s(rows, |r| Some(r.meta.dst_port)));
+    c.add("vlan", false, u32s(rows, |r| Some(r.meta.vlan)));
+    c.add("transport", false, string(rows, |_| Some("tcp")));
+    c.add("source_file", false, string(rows, |r| Some(&*r.meta.source_file)));
+
+    c.add("client_version", true, u16s(rows, |r| ch(r).map(|h| h.version)));
+    c.add(
+        "client_supported_versions",
+        false,
+        list_u16(rows, |r| ch(r).map_or(&EMPTY16[..], |h| &h.supported_versions)),
+    );
+    c.add("version", true, u16s(rows, |r| r.hs.version));
+    c.add("version_name", true, string(rows, |r| r.hs.version.map(version_name)));
+    c.add(
+        "cipher_suites",
+        false,
+        list_u16(rows, |r| ch(r).map_or(&EMPTY16[..], |h| &h.cipher_suites)),
+    );
+    c.add("cipher", true, u16s(rows, |r| sh(r).map(|h| h.cipher)));
+    c.add("cipher_name", true, string(rows, |r| sh(r).and_then(|h| cipher_name(h.cipher))));
+    c.add(
+        "compression_methods",
+        false,
+        list_u8(rows, |r| ch(r).map_or(&EMPTY8[..], |h| &h.compression_methods)),
+    );
+    c.add(
+        "extensions",
+        false,
+        list_u16(rows, |r| ch(r).map_or(&EMPTY16[..], |h| &h.extensions)),
+    );
+    c.add(
+        "server_extensions",
+        false,
+        list_u16(rows, |r| sh(r).map_or(&EMPTY16[..], |h| &h.extensions)),
+    );
+    c.add("sni", true, string(rows, |r| ch(r).and_then(|h| h.sni.as_deref())));
+    let alpn: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| ch(r).map_or_else(Vec::new, |h| h.alpn.iter().map(|a| lossy(a)).collect()))
+        .collect();
+    c.add("alpn", false, list_str(&alpn, |v| v.as_slice()));
+    let server_alpn: Vec<Option<String>> = rows
+        .iter()
+        .map(|r| sh(r).and_then(|h| h.alpn.as_deref()).map(lossy))
+        .collect();
+    c.add("server_alpn", true, string(&server_alpn, |s| s.as_deref()));
+    c.add(
+        "supported_groups",
+        false,
+        list_u16(rows, |r| ch(r).map_or(&EMPTY16[..], |h| &h.supported_groups)),
+    );
+    c.add(
+        "ec_point_formats",
+        false,
+        list_u8(rows, |r| ch(r).map_or(&EMPTY8[..], |h| &h.ec_point_formats)),
+    );
+    c.add(
+        "signature_algorithms",
+        false,
+        list_u16(rows, |r| ch(r).map_or(&EMPTY16[..], |h| &h.signature_algorithms)),
+    );
+    c.add(
+        "key_share_groups",
+        false,
+        list_u16(rows, |r| ch(r).map_or(&EMPTY16[..], |h| &h.key_share_groups)),
+    );
+    c.add(
+        "server_key_share_group",
+        true,
+        u16s(rows, |r| sh(r).and_then(|h| h.key_share_group)),
+    );
+    c.add(
+        "ske_curve",
+        true,
+        u16s(rows, |r| r.hs.server_key_exchange.and_then(|k| k.curve)),
+    );
+    c.add(
+        "dh_bits",
+        true,
+        u32s(rows, |r| r.hs.server_key_exchange.and_then(|k| k.dh_bits)),
+    );
+    c.add(
+        "session_id_len",
+        true,
+        u8s(rows, |r| ch(r).map(|h| h.session_id.len().min(255) as u8)),
+    );
+    c.add(
+        "session_ticket",
+        false,
+        bools(rows, |r| Some(ch(r).is_some_and(|h| h.session_ticket_len > 0))),
+    );
+    c.add("psk_offered", false, bools(rows, |r| Some(ch(r).is_some_and(|h| h.psk_offered))));
+    c.add("early_data", false, bools(rows, |r| Some(ch(r).is_some_and(|h| h.early_data))));
+    c.add("resumed", false, bools(rows, |r| Some(r.hs.resumed)));
+    c.add(
+        "hello_retry_request",
+        false,
+        bools(rows, |r| Some(r.hs.hello_retry_request.is_some())),
+    );
+    c.add(
+        "hrr_group",
+        true,
+        u16s(rows, |r| r.hs.hello_retry_request.as_ref().and_then(|h| h.key_share_group)),
+    );
+    c.add("ech_offered", false, bools(rows, |r| Some(ch(r).is_some_and(|h| h.ech_offered))));
+    c.add("cert_chain_sha256", false, list_str(rows, |r| r.cert_chain_sha256.as_slice()));
+    c.add(
+        "client_cert_chain_sha256",
+        false,
+        list_str(rows, |r| r.client_cert_chain_sha256.as_slice()),
+    );
+    c.add("certs_encrypted", false, bools(rows, |r| Some(r.hs.certs_encrypted)));
+    c.add("alerts", false, alerts(rows));
+    c.add("established", false, bools(rows, |r| Some(r.hs.established)));
+    c.add("status", false, string(rows, |r| Some(r.hs.status.as_str())));
+    c.add("malformed_reason", true, string(rows, |r| r.hs.malformed_reason));
+    c.add("anomalies", false, list_str(rows, |r| r.anomalies.as_slice()));
+    c.add(
+        "client_hello_ts",
+        true,
+        ts(rows, |r| r.hs.client_hello_ts_ns.map(|t| t.div_euclid(1000))),
+    );
+    c.add(
+        "server_hello_ts",
+        true,
+        ts(rows, |r| r.hs.server_hello_ts_ns.map(|t| t.div_euclid(1000))),
+    );
+    c.add("ja3", true, string(rows, |r| r.fp.ja3.as_deref()));
+    c.add("ja3_string", true, string(rows, |r| r.fp.ja3_string.as_deref()));
+    c.add("ja3s", true, string(rows, |r| r.fp.ja3s.as_deref()));
+    c.add("ja3s_string", true, string(rows, |r| r.fp.ja3s_string.as_deref()));
+    c.add("ja4", true, string(rows, |r| r.fp.ja4.as_deref()));
+    c.add("ja4_r", true, string(rows, |r| r.fp.ja4_r.as_deref()));
+    c.add("ja4_o", true, string(rows, |r| r.fp.ja4_o.as_deref()));
+    c.add("ja4_ro", true, string(rows, |r| r.fp.ja4_ro.as_deref()));
+    c.finish()
+}
+
+/// The `certificates` table for these rows.
+pub fn certificates_batch(rows: &[CertRow]) -> Result<RecordBatch, ArrowError> {
+    let mut c = Cols::new();
+    let i = |r: &CertRow| -> &CertInfo { &r.info };
+    c.add("sha256", false, string(rows, |r| Some(i(r).sha256.as_str())));
+    c.add("sha1", false, string(rows, |r| Some(i(r).sha1.as_str())));
+    c.add("der_len", false, u32s(rows, |r| Some(i(r).der_len)));
+    c.add("parse_error", true, string(rows, |r| i(r).parse_error.as_deref()));
+    c.add("version", true, u8s(rows, |r| i(r).version));
+    c.add("serial", true, string(rows, |r| non_empty(&i(r).serial)));
+    c.add("subject", true, string(rows, |r| non_empty(&i(r).subject)));
+    c.add("issuer", true, string(rows, |r| non_empty(&i(r).issuer)));
+    c.add("subject_cn", true, string(rows, |r| i(r).subject_cn.as_deref()));
+    c.add("issuer_cn", true, string(rows, |r| i(r).issuer_cn.as_deref()));
+    c.add("subject_org", true, string(rows, |r| i(r).subject_org.as_deref()));
+    c.add("issuer_org", true, string(rows, |r| i(r).issuer_org.as_deref()));
+    c.add("not_before", true, ts(rows, |r| i(r).not_before_us));
+    c.add("not_after", true, ts(rows, |r| i(r).not_after_us));
+    c.add("key_type", true, string(rows, |r| i(r).key_type.as_deref()));
+    c.add("key_bits", true, u32s(rows, |r| i(r).key_bits));
+    c.add(
+        "rsa_exponent",
+        true,
+        Arc::new(UInt64Array::from_iter(rows.iter().map(|r| i(r).rsa_exponent))),
+    );
+    c.add("curve", true, string(rows, |r| i(r).curve.as_deref()));
+    c.add("sig_alg", true, string(rows, |r| non_empty(&i(r).sig_alg)));
+    c.add("san_dns", false, list_str(rows, |r| i(r).san_dns.as_slice()));
+    c.add("san_ip", false, list_str(rows, |r| i(r).san_ip.as_slice()));
+    c.add("san_email", false, list_str(rows, |r| i(r).san_email.as_slice()));
+    c.add("san_uri", false, list_str(rows, |r| i(r).san_uri.as_slice()));
+    c.add("is_ca", true, bools(rows, |r| i(r).is_ca));
+    c.add("path_len", true, u32s(rows, |r| i(r).path_len));
+    c.add("key_usage", false, list_str(rows, |r| i(r).key_usage.as_slice()));
+    c.add("ext_key_usage", false, list_str(rows, |r| i(r).ext_key_usage.as_slice()));
+    c.add("ski", true, string(rows, |r| i(r).ski.as_deref()));
+    c.add("aki", true, string(rows, |r| i(r).aki.as_deref()));
+    c.add("sct_count", false, u32s(rows, |r| Some(i(r).sct_count)));
+    c.add("self_signed", false, bools(rows, |r| Some(i(r).self_signed)));
+    c.add("first_seen", false, ts(rows, |r| Some(r.first_seen_us)));
+    c.add("seen_count", false, Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.seen_count))));
+    c.finish()
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// Schema of the `handshakes` table.
+pub fn handshakes_schema() -> SchemaRef {
+    handshakes_batch(&[]).expect("empty batch always builds").schema()
+}
+
+/// Schema of the `certificates` table.
+pub fn certificates_schema() -> SchemaRef {
+    certificates_batch(&[]).expect("empty batch always builds").schema()
+}

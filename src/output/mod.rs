@@ -1,0 +1,212 @@
+//! The writer stage: rows in final order in, `handshakes` and `certificates` tables out.
+//!
+//! Rows are batched ([`OutputConfig::batch_rows`]) into Arrow record batches and
+//! written as they fill, so memory stays flat however many handshakes a run has.
+//! Certificates are merged by SHA-256 over the whole run (`first_seen` = earliest packet
+//! time, `seen_count` = sightings) and written at the end, ordered by
+//! (`first_seen`, `sha256`), so the table is the same whatever thread parsed what.
+//! The merge map is bounded by [`OutputConfig::max_certificates`]
+//! (`output.cert_table_full` counts certificates not recorded past it).
+
+pub mod batch;
+pub mod writer;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use crate::certs::CertInfo;
+use crate::row::{Analyzed, CertSighting, HandshakeRow};
+use crate::stats::Counters;
+use crate::tls::names::version_name;
+pub use batch::{certificates_batch, certificates_schema, handshakes_batch, handshakes_schema, CertRow};
+pub use writer::{Format, OutputError, TableWriter};
+
+/// Where and how to write.
+#[derive(Debug, Clone)]
+pub struct OutputConfig {
+    /// Output folder; `None` streams handshakes as JSON lines to stdout (no
+    /// certificates table).
+    pub dir: Option<PathBuf>,
+    pub format: Format,
+    /// Rows per record batch (and so per Parquet write).
+    pub batch_rows: usize,
+    /// Distinct certificates remembered for the certificates table.
+    pub max_certificates: usize,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig {
+            dir: None,
+            format: Format::Parquet,
+            batch_rows: 8192,
+            max_certificates: 1_000_000,
+        }
+    }
+}
+
+struct CertEntry {
+    info: Option<Box<CertInfo>>,
+    first_seen_us: i64,
+    seen_count: u64,
+}
+
+/// Certificates merged by hash.
+#[derive(Default)]
+pub struct CertTable {
+    map: HashMap<String, CertEntry>,
+}
+
+impl CertTable {
+    pub fn add(&mut self, s: CertSighting, limit: usize, counters: &mut Counters) {
+        if let Some(e) = self.map.get_mut(&s.sha256) {
+            e.seen_count += 1;
+            e.first_seen_us = e.first_seen_us.min(s.ts_us);
+            if e.info.is_none() {
+                e.info = s.info;
+            }
+            return;
+        }
+        if self.map.len() >= limit {
+            counters.bump("output.cert_table_full");
+            return;
+        }
+        self.map.insert(
+            s.sha256,
+            CertEntry {
+                info: s.info,
+                first_seen_us: s.ts_us,
+                seen_count: 1,
+            },
+        );
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Rows ordered by (first_seen, sha256). A certificate whose parsed form never
+    /// arrived (not possible unless a worker died) is left out and counted.
+    pub fn into_rows(self, counters: &mut Counters) -> Vec<CertRow> {
+        let mut rows: Vec<CertRow> = Vec::with_capacity(self.map.len());
+        for (_, e) in self.map {
+            match e.info {
+                Some(info) => rows.push(CertRow {
+                    info: *info,
+                    first_seen_us: e.first_seen_us,
+                    seen_count: e.seen_count,
+                }),
+                None => counters.bump("output.cert_unparsed"),
+            }
+        }
+        rows.sort_by(|a, b| {
+            (a.first_seen_us, &a.info.sha256).cmp(&(b.first_seen_us, &b.info.sha256))
+        });
+        rows
+    }
+}
+
+/// What was written.
+#[derive(Debug, Default, Clone)]
+pub struct OutputSummary {
+    pub handshakes: u64,
+    pub certificates: u64,
+    pub files: Vec<PathBuf>,
+    /// Handshakes by negotiated version name ("none" when no ServerHello was seen).
+    pub by_version: BTreeMap<&'static str, u64>,
+    /// Handshakes by status.
+    pub by_status: BTreeMap<&'static str, u64>,
+}
+
+/// The writer stage of a run.
+pub struct Output {
+    cfg: OutputConfig,
+    handshakes: TableWriter,
+    pending: Vec<HandshakeRow>,
+    certs: CertTable,
+    counters: Counters,
+    summary: OutputSummary,
+}
+
+impl Output {
+    pub fn create(cfg: OutputConfig) -> Result<Output, OutputError> {
+        let handshakes = match &cfg.dir {
+            Some(dir) => TableWriter::create(
+                dir,
+                &format!("handshakes.{}", cfg.format.extension()),
+                cfg.format,
+                handshakes_schema(),
+            )?,
+            None => TableWriter::stdout(),
+        };
+        Ok(Output {
+            pending: Vec::with_capacity(cfg.batch_rows.min(1 << 16)),
+            cfg,
+            handshakes,
+            certs: CertTable::default(),
+            counters: Counters::new(),
+            summary: OutputSummary::default(),
+        })
+    }
+
+    /// Add one analysed connection (rows must arrive in final order).
+    pub fn push(&mut self, a: Analyzed) -> Result<(), OutputError> {
+        for s in a.certs {
+            self.certs
+                .add(s, self.cfg.max_certificates, &mut self.counters);
+        }
+        let version = a.row.hs.version.map_or("none", version_name);
+        *self.summary.by_version.entry(version).or_insert(0) += 1;
+        *self.summary.by_status.entry(a.row.hs.status.as_str()).or_insert(0) += 1;
+        self.pending.push(a.row);
+        if self.pending.len() >= self.cfg.batch_rows.max(1) {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), OutputError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = handshakes_batch(&self.pending)?;
+        self.handshakes.write(&batch)?;
+        self.pending.clear();
+        Ok(())
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Write what is pending, the certificates table, and move files into place.
+    pub fn finish(mut self) -> Result<(OutputSummary, Counters), OutputError> {
+        self.flush()?;
+        let mut summary = std::mem::take(&mut self.summary);
+        summary.handshakes = self.handshakes.rows();
+        if let Some(p) = self.handshakes.finish()? {
+            summary.files.push(p);
+        }
+        if let Some(dir) = &self.cfg.dir {
+            let rows = self.certs.into_rows(&mut self.counters);
+            let mut w = TableWriter::create(
+                dir,
+                &format!("certificates.{}", self.cfg.format.extension()),
+                self.cfg.format,
+                certificates_schema(),
+            )?;
+            for chunk in rows.chunks(self.cfg.batch_rows.max(1)) {
+                w.write(&certificates_batch(chunk)?)?;
+            }
+            summary.certificates = w.rows();
+            if let Some(p) = w.finish()? {
+                summary.files.push(p);
+            }
+        }
+        Ok((summary, self.counters))
+    }
+}

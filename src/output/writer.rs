@@ -1,0 +1,199 @@
+//! Writing record batches to files (Parquet or JSON lines) or to stdout.
+//!
+//! A file is written under a temporary name (`.<name>.tmp`) in its final folder and
+//! renamed into place only when complete, so a reader (or a pipeline polling the
+//! folder) never sees a partial file. Parquet files are ZSTD-compressed with the
+//! schema version in the file metadata.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+/// Output file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Parquet,
+    Jsonl,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Parquet => "parquet",
+            Format::Jsonl => "jsonl",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: writing Parquet: {source}")]
+    Parquet {
+        path: PathBuf,
+        source: parquet::errors::ParquetError,
+    },
+    #[error("{path}: writing JSON: {source}")]
+    Json {
+        path: PathBuf,
+        source: arrow::error::ArrowError,
+    },
+    #[error("building output rows: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+type JsonWriter = arrow::json::LineDelimitedWriter<BufWriter<Box<dyn Write + Send>>>;
+
+enum Inner {
+    Parquet(Box<ArrowWriter<File>>),
+    Json(Box<JsonWriter>),
+}
+
+/// One output table being written.
+pub struct TableWriter {
+    inner: Inner,
+    /// `(temporary, final)` paths, or `None` for stdout.
+    paths: Option<(PathBuf, PathBuf)>,
+    rows: u64,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
+    move |source| OutputError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+impl TableWriter {
+    /// Start `dir/<file_name>` (written as `dir/.<file_name>.tmp` until finished).
+    pub fn create(
+        dir: &Path,
+        file_name: &str,
+        format: Format,
+        schema: SchemaRef,
+    ) -> Result<TableWriter, OutputError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let final_path = dir.join(file_name);
+        let tmp = dir.join(format!(".{file_name}.tmp"));
+        let file = File::create(&tmp).map_err(io_err(&tmp))?;
+        let inner = match format {
+            Format::Parquet => {
+                let props = WriterProperties::builder()
+                    .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                    .set_created_by(format!("tlstap {}", env!("CARGO_PKG_VERSION")))
+                    .build();
+                let w = ArrowWriter::try_new(file, schema, Some(props)).map_err(|source| {
+                    OutputError::Parquet {
+                        path: tmp.clone(),
+                        source,
+                    }
+                })?;
+                Inner::Parquet(Box::new(w))
+            }
+            Format::Jsonl => {
+                let out: Box<dyn Write + Send> = Box::new(file);
+                Inner::Json(Box::new(arrow::json::LineDelimitedWriter::new(
+                    BufWriter::with_capacity(1 << 16, out),
+                )))
+            }
+        };
+        Ok(TableWriter {
+            inner,
+            paths: Some((tmp, final_path)),
+            rows: 0,
+        })
+    }
+
+    /// JSON lines to standard output.
+    pub fn stdout() -> TableWriter {
+        let out: Box<dyn Write + Send> = Box::new(std::io::stdout());
+        TableWriter {
+            inner: Inner::Json(Box::new(arrow::json::LineDelimitedWriter::new(
+                BufWriter::with_capacity(1 << 16, out),
+            ))),
+            paths: None,
+            rows: 0,
+        }
+    }
+
+    fn display_path(&self) -> PathBuf {
+        self.paths
+            .as_ref()
+            .map(|p| p.1.clone())
+            .unwrap_or_else(|| PathBuf::from("<stdout>"))
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.rows += batch.num_rows() as u64;
+        match &mut self.inner {
+            Inner::Parquet(w) => w.write(batch).map_err(|source| OutputError::Parquet {
+                path: self.display_path(),
+                source,
+            }),
+            Inner::Json(w) => {
+                w.write(batch).map_err(|source| OutputError::Json {
+                    path: self.display_path(),
+                    source,
+                })?;
+                if self.paths.is_none() {
+                    // Streaming to a pipe: hand each batch to `jq` as it comes.
+                    w.get_mut().flush().map_err(io_err(Path::new("<stdout>")))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Close the file and move it to its final name. Returns the final path.
+    pub fn finish(self) -> Result<Option<PathBuf>, OutputError> {
+        let shown = self.display_path();
+        match self.inner {
+            Inner::Parquet(w) => {
+                w.close().map_err(|source| OutputError::Parquet {
+                    path: shown.clone(),
+                    source,
+                })?;
+            }
+            Inner::Json(mut w) => {
+                w.finish().map_err(|source| OutputError::Json {
+                    path: shown.clone(),
+                    source,
+                })?;
+                let mut buf = w.into_inner();
+                buf.flush().map_err(io_err(&shown))?;
+                if let Some((tmp, _)) = &self.paths {
+                    // Durable before it becomes visible under its final name.
+                    let file = buf.into_inner().map_err(|e| OutputError::Io {
+                        path: tmp.clone(),
+                        source: e.into_error(),
+                    })?;
+                    drop(file);
+                }
+            }
+        }
+        match self.paths {
+            Some((tmp, fin)) => {
+                std::fs::rename(&tmp, &fin).map_err(io_err(&fin))?;
+                Ok(Some(fin))
+            }
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,477 @@
+//! The only module that knows about threads: capture → parse pool → writer.
+//!
+//! ```text
+//!  capture thread(s)            parser pool (rayon)           writer (caller's thread)
+//!  read + decode + reassemble → analyze_flow (TLS, JA3/JA4, → reorder by (file, seq),
+//!  one file per thread          certificate parse)            batch, Parquet/JSONL
+//! ```
+//! Stages are joined by bounded channels carrying batches of owned records
+//! ([`CHANNEL_BATCHES`] batches of up to [`RECORDS_PER_BATCH`]); for files the policy
+//! when a channel is full is to block (nothing is dropped; the reader simply waits).
+//!
+//! Determinism: each capture thread numbers its TLS flows in packet order; the writer
+//! emits files in input order and rows of a file by that number, so the output is
+//! byte-identical whatever the thread count or scheduling. The reorder buffer holds only
+//! rows that finished ahead of an earlier one.
+
+mod order;
+pub mod progress;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use crate::decode::{Decoder, DecoderLimits};
+use crate::flow::table::{FlowLimits, FlowRecord, FlowTable};
+use crate::output::{Output, OutputConfig, OutputError, OutputSummary};
+use crate::row::{analyze_flow, Analyzed, CertClaims};
+use crate::source::file::CaptureFile;
+use crate::source::PacketSource;
+use crate::stats::Counters;
+use order::Reorder;
+pub use progress::Progress;
+
+/// Flow records per message from a capture thread to the parser pool.
+pub const RECORDS_PER_BATCH: usize = 64;
+/// Messages in flight on each channel.
+pub const CHANNEL_BATCHES: usize = 64;
+
+/// Everything a batch run needs.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub inputs: Vec<PathBuf>,
+    /// Worker threads (parser pool size, and the most capture threads).
+    pub threads: usize,
+    pub flow: FlowLimits,
+    pub decoder: DecoderLimits,
+    pub output: OutputConfig,
+    /// Distinct certificates parsed once per run (beyond it, parsed per sighting).
+    pub max_cert_cache: usize,
+}
+
+/// A problem with one input: it was unreadable, or damaged part-way.
+#[derive(Debug, Clone)]
+pub struct InputProblem {
+    pub path: PathBuf,
+    pub message: String,
+    /// `true` when the file was read up to the damage (what came before is in the
+    /// output).
+    pub partial: bool,
+}
+
+/// Totals of a run, for the summary and the exit code.
+#[derive(Debug, Default, Clone)]
+pub struct RunReport {
+    pub files: usize,
+    pub bytes: u64,
+    pub packets: u64,
+    pub tcp_segments: u64,
+    pub flows: u64,
+    pub tls_flows: u64,
+    pub peak_open_flows: u64,
+    pub output: OutputSummary,
+    pub counters: Counters,
+    pub problems: Vec<InputProblem>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error("{path}: {source}")]
+    Input {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no capture files found in {0}")]
+    NoInputs(String),
+    #[error("starting worker threads: {0}")]
+    Threads(String),
+}
+
+/// Expand files and folders (walked recursively, in sorted order) into capture files.
+/// Hidden files and folders (starting with `.`) inside folders are skipped.
+pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, RunError> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RunError> {
+        let rd = std::fs::read_dir(dir).map_err(|source| RunError::Input {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        entries.sort();
+        for p in entries {
+            let hidden = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'));
+            if hidden {
+                continue;
+            }
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if p.is_file() {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        let md = std::fs::metadata(p).map_err(|source| RunError::Input {
+            path: p.clone(),
+            source,
+        })?;
+        if md.is_dir() {
+            walk(p, &mut out)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    if out.is_empty() {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(RunError::NoInputs(names.join(", ")));
+    }
+    Ok(out)
+}
+
+/// Live counters the progress display reads.
+#[derive(Debug, Default)]
+pub struct LiveCounters {
+    pub bytes: AtomicU64,
+    pub packets: AtomicU64,
+    pub handshakes: AtomicU64,
+}
+
+enum ToParse {
+    Flows(usize, Vec<FlowRecord>),
+    FileDone(usize, Box<FileResult>),
+}
+
+enum ToWrite {
+    Rows(usize, Vec<Analyzed>),
+    FileDone(usize, Box<FileResult>),
+}
+
+/// What a capture thread reports for one file.
+#[derive(Debug, Default)]
+struct FileResult {
+    records: u64,
+    bytes: u64,
+    packets: u64,
+    tcp_segments: u64,
+    flows: u64,
+    tls_flows: u64,
+    peak_open_flows: u64,
+    counters: Counters,
+    problem: Option<InputProblem>,
+}
+
+/// Read packets from `src` through decode and the flow table, sending batches of
+/// records to `emit`. Shared by files and live capture (one code path after the packet
+/// source). Stops early when `stop` is set.
+pub fn capture_loop<S: PacketSource + ?Sized>(
+    src: &mut S,
+    decoder: &mut Decoder,
+    table: &mut FlowTable,
+    live: &LiveCounters,
+    stop: &AtomicBool,
+    mut emit: impl FnMut(Vec<FlowRecord>) -> bool,
+) -> (u64, u64, Option<String>) {
+    const PUBLISH_EVERY: u64 = 4096;
+    let mut packets = 0u64;
+    let mut segments = 0u64;
+    let mut published_bytes = 0u64;
+    let mut out: Vec<FlowRecord> = Vec::new();
+    let mut problem = None;
+    loop {
+        let pkt = match src.next_packet() {
+            None => break,
+            Some(Ok(p)) => p,
+            Some(Err(e)) => {
+                problem = Some(e.to_string());
+                break;
+            }
+        };
+        packets += 1;
+        let ts = pkt.ts_ns;
+        if let Some(seg) = decoder.decode(&pkt) {
+            segments += 1;
+            table.on_segment(&seg, ts, &mut out);
+        }
+        if out.len() >= RECORDS_PER_BATCH {
+            live.handshakes.fetch_add(out.len() as u64, Ordering::Relaxed);
+            if !emit(std::mem::take(&mut out)) {
+                return (packets, segments, problem);
+            }
+        }
+        if packets % PUBLISH_EVERY == 0 {
+            let b = src.bytes_consumed();
+            live.bytes.fetch_add(b - published_bytes, Ordering::Relaxed);
+            live.packets.fetch_add(PUBLISH_EVERY, Ordering::Relaxed);
+            published_bytes = b;
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+    }
+    table.flush_all(&mut out);
+    live.handshakes.fetch_add(out.len() as u64, Ordering::Relaxed);
+    live.packets.fetch_add(packets % PUBLISH_EVERY, Ordering::Relaxed);
+    live.bytes.fetch_add(
+        src.bytes_consumed().saturating_sub(published_bytes),
+        Ordering::Relaxed,
+    );
+    for chunk in out.chunks(RECORDS_PER_BATCH) {
+        if !emit(chunk.to_vec()) {
+            break;
+        }
+    }
+    (packets, segments, problem)
+}
+
+fn process_file(
+    path: &Path,
+    cfg: &RunConfig,
+    live: &LiveCounters,
+    stop: &AtomicBool,
+    file_idx: usize,
+    tx: &Sender<ToParse>,
+) -> FileResult {
+    let mut res = FileResult::default();
+    let mut src = match CaptureFile::open(path) {
+        Ok(s) => s,
+        Err(e) => {
+            res.problem = Some(InputProblem {
+                path: path.to_owned(),
+                message: e.to_string(),
+                partial: false,
+            });
+            return res;
+        }
+    };
+    let mut decoder = Decoder::new(cfg.decoder);
+    let mut table = FlowTable::new(cfg.flow);
+    let (packets, segments, problem) =
+        capture_loop(&mut src, &mut decoder, &mut table, live, stop, |recs| {
+            tx.send(ToParse::Flows(file_idx, recs)).is_ok()
+        });
+    res.bytes = src.bytes_consumed();
+    res.packets = packets;
+    res.tcp_segments = segments;
+    res.records = table.records_assigned();
+    let fs = table.stats();
+    res.flows = fs.flows_seen;
+    res.tls_flows = fs.tls_flows;
+    res.peak_open_flows = fs.peak_open_flows;
+    res.counters.merge(&fs.counters);
+    res.counters.merge(decoder.counters());
+    res.problem = problem.map(|message| InputProblem {
+        path: path.to_owned(),
+        message,
+        partial: true,
+    });
+    res
+}
+
+/// Run a batch analysis over capture files.
+pub fn run_batch(cfg: &RunConfig, progress: &Progress) -> Result<RunReport, RunError> {
+    let files = cfg.inputs.clone();
+    let threads = cfg.threads.max(1);
+    let capture_threads = threads.min(files.len()).max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("tlstap-parse-{i}"))
+        .build()
+        .map_err(|e| RunError::Threads(e.to_string()))?;
+
+    let (parse_tx, parse_rx) = bounded::<ToParse>(CHANNEL_BATCHES);
+    let (write_tx, write_rx) = bounded::<ToWrite>(CHANNEL_BATCHES);
+    let live = Arc::new(LiveCounters::default());
+    let stop = AtomicBool::new(false);
+    let next_file = AtomicUsize::new(0);
+    let claims = CertClaims::new(cfg.max_cert_cache);
+    let sources: Vec<Arc<str>> = files.iter().map(|p| Arc::from(p.display().to_string())).collect();
+    let mut output = Output::create(cfg.output.clone())?;
+
+    let total_bytes: u64 = files
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let ticker = progress.start(total_bytes, live.clone());
+
+    let mut report = RunReport {
+        files: files.len(),
+        ..Default::default()
+    };
+    let write_result: Result<(), OutputError> = std::thread::scope(|s| {
+        for _ in 0..capture_threads {
+            let tx = parse_tx.clone();
+            let (files, next_file, live, stop) = (&files, &next_file, &live, &stop);
+            s.spawn(move || loop {
+                let i = next_file.fetch_add(1, Ordering::Relaxed);
+                let Some(path) = files.get(i) else { break };
+                let res = process_file(path, cfg, live, stop, i, &tx);
+                if tx.send(ToParse::FileDone(i, Box::new(res))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(parse_tx);
+        {
+            let (claims, sources, pool) = (&claims, &sources, &pool);
+            let (rx, tx) = (parse_rx, write_tx);
+            s.spawn(move || {
+                pool.scope(|ps| {
+                    for _ in 0..threads {
+                        let (rx, tx) = (rx.clone(), tx.clone());
+                        ps.spawn(move |_| parse_worker(rx, tx, claims, sources));
+                    }
+                });
+            });
+        }
+        writer_loop(write_rx, files.len(), &mut output, &mut report, &stop)
+    });
+    ticker.finish();
+    write_result?;
+    let (summary, counters) = output.finish()?;
+    report.counters.merge(&counters);
+    report.output = summary;
+    Ok(report)
+}
+
+fn parse_worker(
+    rx: Receiver<ToParse>,
+    tx: Sender<ToWrite>,
+    claims: &CertClaims,
+    sources: &[Arc<str>],
+) {
+    for msg in rx {
+        let out = match msg {
+            ToParse::Flows(file, recs) => {
+                let src = &sources[file];
+                ToWrite::Rows(
+                    file,
+                    recs.into_iter()
+                        .map(|r| analyze_flow(r, src, claims))
+                        .collect(),
+                )
+            }
+            ToParse::FileDone(file, res) => ToWrite::FileDone(file, res),
+        };
+        if tx.send(out).is_err() {
+            return;
+        }
+    }
+}
+
+fn writer_loop(
+    rx: Receiver<ToWrite>,
+    files: usize,
+    output: &mut Output,
+    report: &mut RunReport,
+    stop: &AtomicBool,
+) -> Result<(), OutputError> {
+    let mut order = Reorder::new(files);
+    let mut failed = None;
+    for msg in rx {
+        if failed.is_some() {
+            continue; // drain so the other stages can finish
+        }
+        match msg {
+            ToWrite::Rows(file, rows) => {
+                for a in rows {
+                    order.push(file, a.row.meta.seq, a);
+                }
+            }
+            ToWrite::FileDone(file, res) => {
+                order.file_done(file, res.records);
+                report.bytes += res.bytes;
+                report.packets += res.packets;
+                report.tcp_segments += res.tcp_segments;
+                report.flows += res.flows;
+                report.tls_flows += res.tls_flows;
+                report.peak_open_flows = report.peak_open_flows.max(res.peak_open_flows);
+                report.counters.merge(&res.counters);
+                if let Some(p) = res.problem {
+                    report.problems.push(p);
+                }
+            }
+        }
+        if let Err(e) = order.drain(|a| output.push(a)) {
+            stop.store(true, Ordering::Relaxed);
+            failed = Some(e);
+        }
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    report.problems.sort_by(|a, b| a.path.cmp(&b.path));
+    let leftover = order.leftover();
+    report.counters.add("pipeline.rows_unordered", leftover as u64);
+    Ok(())
+}
+
+/// Everything tlstap finds in one capture, in memory and on the calling thread: the
+/// rows and certificates `read` would write, in the same order. For tests, tools and
+/// small captures; `run_batch` is the scalable path and shares every stage with this.
+pub fn analyze_capture(
+    path: &Path,
+    flow: FlowLimits,
+    decoder: DecoderLimits,
+) -> (Vec<crate::row::HandshakeRow>, Vec<crate::output::CertRow>, RunReport) {
+    let live = LiveCounters::default();
+    let stop = AtomicBool::new(false);
+    let claims = CertClaims::new(usize::MAX);
+    let source: Arc<str> = Arc::from(path.display().to_string());
+    let mut report = RunReport {
+        files: 1,
+        ..Default::default()
+    };
+    let mut records = Vec::new();
+    match CaptureFile::open(path) {
+        Err(e) => report.problems.push(InputProblem {
+            path: path.to_owned(),
+            message: e.to_string(),
+            partial: false,
+        }),
+        Ok(mut src) => {
+            let mut decoder = Decoder::new(decoder);
+            let mut table = FlowTable::new(flow);
+            let (packets, segments, problem) =
+                capture_loop(&mut src, &mut decoder, &mut table, &live, &stop, |recs| {
+                    records.extend(recs);
+                    true
+                });
+            report.bytes = src.bytes_consumed();
+            report.packets = packets;
+            report.tcp_segments = segments;
+            report.flows = table.stats().flows_seen;
+            report.tls_flows = table.stats().tls_flows;
+            report.peak_open_flows = table.stats().peak_open_flows;
+            report.counters.merge(&table.stats().counters);
+            report.counters.merge(decoder.counters());
+            if let Some(message) = problem {
+                report.problems.push(InputProblem {
+                    path: path.to_owned(),
+                    message,
+                    partial: true,
+                });
+            }
+        }
+    }
+    records.sort_by_key(|r| r.seq);
+    let mut certs = crate::output::CertTable::default();
+    let mut rows = Vec::with_capacity(records.len());
+    for rec in records {
+        let a = analyze_flow(rec, &source, &claims);
+        for s in a.certs {
+            certs.add(s, usize::MAX, &mut report.counters);
+        }
+        rows.push(a.row);
+    }
+    let cert_rows = certs.into_rows(&mut report.counters);
+    (rows, cert_rows, report)
+}

@@ -1,0 +1,215 @@
+//! From a shipped connection ([`FlowRecord`]) to an output row: TLS parsing,
+//! fingerprints, certificate hashing and (first sighting only) certificate parsing.
+//!
+//! This is the work of the parser pool; it is a pure function of the record plus a
+//! shared "already parsed" set for certificates, so its result does not depend on which
+//! thread runs it. The certificate set only decides *who* parses a certificate, never
+//! what ends up in the output (the writer merges sightings by hash).
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use crate::certs::{cert_sha256_hex, parse_certificate, CertInfo};
+use crate::fingerprint::{self, ClientParams, ServerParams, Transport};
+use crate::flow::community_id::{community_id_v1, PROTO_TCP};
+use crate::flow::stream::{StreamData, StreamEnd};
+use crate::flow::table::{ClientBy, FlowRecord};
+use crate::tls::model::HandshakeInfo;
+
+/// Connection identity of a row.
+#[derive(Debug, Clone)]
+pub struct ConnMeta {
+    /// Packet time of the connection's first packet, µs since the epoch (UTC).
+    pub ts_us: i64,
+    pub community_id: String,
+    pub src_ip: IpAddr,
+    pub src_port: u16,
+    pub dst_ip: IpAddr,
+    pub dst_port: u16,
+    pub vlan: u32,
+    pub source_file: Arc<str>,
+    /// Position of the row in its source (order of TLS recognition).
+    pub seq: u64,
+}
+
+/// Fingerprint strings of a row (absent when the hello they describe is absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fingerprints {
+    pub ja3: Option<String>,
+    pub ja3_string: Option<String>,
+    pub ja3s: Option<String>,
+    pub ja3s_string: Option<String>,
+    pub ja4: Option<String>,
+    pub ja4_r: Option<String>,
+    pub ja4_o: Option<String>,
+    pub ja4_ro: Option<String>,
+}
+
+/// One `handshakes` row.
+#[derive(Debug, Clone)]
+pub struct HandshakeRow {
+    pub meta: ConnMeta,
+    /// Parsed handshake; its certificate DER vectors are emptied (hashes below).
+    pub hs: HandshakeInfo,
+    pub fp: Fingerprints,
+    pub cert_chain_sha256: Vec<String>,
+    pub client_cert_chain_sha256: Vec<String>,
+    /// Stream-level anomalies (gaps, differing overlaps, missing SYN, ...).
+    pub anomalies: Vec<&'static str>,
+}
+
+/// A certificate seen in a row's chain.
+#[derive(Debug, Clone)]
+pub struct CertSighting {
+    pub sha256: String,
+    pub ts_us: i64,
+    /// Parsed fields, present only for the sighting that first claimed this hash.
+    pub info: Option<Box<CertInfo>>,
+}
+
+/// Output of the parser pool for one connection.
+#[derive(Debug, Clone)]
+pub struct Analyzed {
+    pub row: HandshakeRow,
+    pub certs: Vec<CertSighting>,
+}
+
+/// Certificates already parsed by some worker (by SHA-256), so each distinct
+/// certificate is parsed once per run. Bounded: past `limit` hashes, the set stops
+/// growing and later certificates are parsed again (correct, only slower), counted by
+/// the writer as duplicates it drops.
+pub struct CertClaims {
+    seen: Mutex<HashSet<String>>,
+    limit: usize,
+}
+
+impl CertClaims {
+    pub fn new(limit: usize) -> Self {
+        CertClaims {
+            seen: Mutex::new(HashSet::new()),
+            limit,
+        }
+    }
+
+    /// `true` when the caller is the first to see this hash and must parse it.
+    fn claim(&self, sha256: &str) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.contains(sha256) {
+            return false;
+        }
+        if seen.len() < self.limit {
+            seen.insert(sha256.to_owned());
+        }
+        true
+    }
+}
+
+const NS_PER_US: i64 = 1_000;
+
+/// Parse one connection into its row and certificate sightings.
+pub fn analyze_flow(rec: FlowRecord, source: &Arc<str>, claims: &CertClaims) -> Analyzed {
+    let mut hs = crate::tls::analyze(&rec.client, &rec.server);
+    let ts_us = rec.first_ts_ns.div_euclid(NS_PER_US);
+
+    let mut certs = Vec::new();
+    let mut hash_chain = |ders: &mut Vec<Vec<u8>>, certs: &mut Vec<CertSighting>| {
+        let mut hashes = Vec::with_capacity(ders.len());
+        for der in ders.drain(..) {
+            let sha256 = cert_sha256_hex(&der);
+            let info = claims
+                .claim(&sha256)
+                .then(|| Box::new(parse_certificate(&der)));
+            certs.push(CertSighting {
+                sha256: sha256.clone(),
+                ts_us,
+                info,
+            });
+            hashes.push(sha256);
+        }
+        hashes
+    };
+    let cert_chain_sha256 = hash_chain(&mut hs.server_certs, &mut certs);
+    let client_cert_chain_sha256 = hash_chain(&mut hs.client_certs, &mut certs);
+
+    let fp = fingerprints(&hs);
+    let mut anomalies = Vec::new();
+    if rec.client_by != ClientBy::Syn {
+        anomalies.push("no_syn");
+    }
+    stream_anomalies(&rec.client, "client", &mut anomalies);
+    stream_anomalies(&rec.server, "server", &mut anomalies);
+
+    let meta = ConnMeta {
+        ts_us,
+        community_id: community_id_v1(
+            rec.client_ip,
+            rec.client_port,
+            rec.server_ip,
+            rec.server_port,
+            PROTO_TCP,
+        ),
+        src_ip: rec.client_ip,
+        src_port: rec.client_port,
+        dst_ip: rec.server_ip,
+        dst_port: rec.server_port,
+        vlan: rec.vlan,
+        source_file: source.clone(),
+        seq: rec.seq,
+    };
+    Analyzed {
+        row: HandshakeRow {
+            meta,
+            hs,
+            fp,
+            cert_chain_sha256,
+            client_cert_chain_sha256,
+            anomalies,
+        },
+        certs,
+    }
+}
+
+fn stream_anomalies(s: &StreamData, side: &'static str, out: &mut Vec<&'static str>) {
+    let client = side == "client";
+    if !s.gaps.is_empty() {
+        out.push(if client { "client_gap" } else { "server_gap" });
+    }
+    if s.overlap_conflict {
+        out.push(if client {
+            "client_overlap_conflict"
+        } else {
+            "server_overlap_conflict"
+        });
+    }
+    if s.end == StreamEnd::Truncated {
+        out.push(if client {
+            "client_truncated"
+        } else {
+            "server_truncated"
+        });
+    }
+}
+
+/// JA3/JA3S/JA4 of a parsed handshake. JA3/JA4 describe the first ClientHello (never
+/// the retry after a HelloRetryRequest); JA3S the real ServerHello.
+pub fn fingerprints(hs: &HandshakeInfo) -> Fingerprints {
+    let mut fp = Fingerprints::default();
+    if let Some(ch) = &hs.client_hello {
+        let p = ClientParams::from(ch);
+        let s = fingerprint::ja3_string(&p);
+        fp.ja3 = Some(fingerprint::md5_hex(&s));
+        fp.ja3_string = Some(s);
+        fp.ja4 = Some(fingerprint::ja4(&p, Transport::Tcp));
+        fp.ja4_r = Some(fingerprint::ja4_r(&p, Transport::Tcp));
+        fp.ja4_o = Some(fingerprint::ja4_o(&p, Transport::Tcp));
+        fp.ja4_ro = Some(fingerprint::ja4_ro(&p, Transport::Tcp));
+    }
+    if let Some(sh) = &hs.server_hello {
+        let p = ServerParams::from(sh);
+        let s = fingerprint::ja3s_string(&p);
+        fp.ja3s = Some(fingerprint::md5_hex(&s));
+        fp.ja3s_string = Some(s);
+    }
+    fp
+}
