@@ -160,7 +160,11 @@ fn cmd_read(args: ReadArgs) -> ExitCode {
         } else {
             "unreadable"
         };
-        eprintln!("tlstap: warning: {}: {} ({what})", p.path.display(), p.message);
+        eprintln!(
+            "tlstap: warning: {}: {} ({what})",
+            p.path.display(),
+            p.message
+        );
     }
     if !args.quiet {
         print_summary(&report, started.elapsed().as_secs_f64(), args.verbose);

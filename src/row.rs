@@ -113,7 +113,7 @@ pub fn analyze_flow(rec: FlowRecord, source: &Arc<str>, claims: &CertClaims) -> 
     let ts_us = rec.first_ts_ns.div_euclid(NS_PER_US);
 
     let mut certs = Vec::new();
-    let mut hash_chain = |ders: &mut Vec<Vec<u8>>, certs: &mut Vec<CertSighting>| {
+    let hash_chain = |ders: &mut Vec<Vec<u8>>, certs: &mut Vec<CertSighting>| {
         let mut hashes = Vec::with_capacity(ders.len());
         for der in ders.drain(..) {
             let sha256 = cert_sha256_hex(&der);

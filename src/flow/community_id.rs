@@ -74,7 +74,13 @@ mod tests {
     #[test]
     fn reference_vectors() {
         assert_eq!(
-            community_id_v1(ip("128.232.110.120"), 34855, ip("66.35.250.204"), 80, PROTO_TCP),
+            community_id_v1(
+                ip("128.232.110.120"),
+                34855,
+                ip("66.35.250.204"),
+                80,
+                PROTO_TCP
+            ),
             "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
         );
         assert_eq!(

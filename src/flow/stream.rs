@@ -110,9 +110,21 @@ mod tests {
         StreamData {
             data: (0u8..9).collect(),
             pieces: vec![
-                Piece { stream_offset: 0, data_offset: 0, ts_ns: 1 },
-                Piece { stream_offset: 4, data_offset: 4, ts_ns: 2 },
-                Piece { stream_offset: 16, data_offset: 6, ts_ns: 3 },
+                Piece {
+                    stream_offset: 0,
+                    data_offset: 0,
+                    ts_ns: 1,
+                },
+                Piece {
+                    stream_offset: 4,
+                    data_offset: 4,
+                    ts_ns: 2,
+                },
+                Piece {
+                    stream_offset: 16,
+                    data_offset: 6,
+                    ts_ns: 3,
+                },
             ],
             gaps: vec![(6, 10)],
             ..Default::default()

@@ -25,16 +25,11 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::decode::TcpSegment;
+use crate::decode::{TcpSegment, TCP_ACK as ACK, TCP_FIN as FIN, TCP_RST as RST, TCP_SYN as SYN};
 use crate::flow::reassembly::{DirAssembler, MemBudget, ReasmLimits};
 use crate::flow::stream::{StreamData, StreamEnd};
 use crate::stats::Counters;
-use crate::tls::scan::{sniff, RecordScanner, ScanState, Sniff};
-
-const FIN: u8 = 0x01;
-const SYN: u8 = 0x02;
-const RST: u8 = 0x04;
-const ACK: u8 = 0x10;
+use crate::tls::{is_record_start, sniff, RecordScanner, ScanState, Sniff};
 
 /// Limits of one flow table (one capture thread).
 #[derive(Debug, Clone, Copy)]
@@ -258,7 +253,11 @@ impl FlowTable {
             // The common case on a real link: application data of a known flow.
             if seg.flags & (FIN | RST) != 0 {
                 let d = &mut flow.dirs[dir];
-                d.end = if seg.flags & RST != 0 { StreamEnd::Rst } else { StreamEnd::Fin };
+                d.end = if seg.flags & RST != 0 {
+                    StreamEnd::Rst
+                } else {
+                    StreamEnd::Fin
+                };
                 if seg.flags & RST != 0 || flow.dirs[1 - dir].end != StreamEnd::Open {
                     self.flows.remove(&key);
                 }
@@ -291,7 +290,11 @@ impl FlowTable {
 
         if seg.flags & (FIN | RST) != 0 {
             let d = &mut flow.dirs[dir];
-            d.end = if seg.flags & RST != 0 { StreamEnd::Rst } else { StreamEnd::Fin };
+            d.end = if seg.flags & RST != 0 {
+                StreamEnd::Rst
+            } else {
+                StreamEnd::Fin
+            };
         }
 
         let ready = match flow.phase {
@@ -314,9 +317,9 @@ impl FlowTable {
             }
             flow.phase = Phase::Done;
         }
-        if flow.phase == Phase::Done && flow.dirs.iter().all(|d| d.end != StreamEnd::Open)
-            || flow.phase == Phase::Done && flow.dirs.iter().any(|d| d.end == StreamEnd::Rst)
-        {
+        let closed = flow.dirs.iter().all(|d| d.end != StreamEnd::Open)
+            || flow.dirs.iter().any(|d| d.end == StreamEnd::Rst);
+        if flow.phase == Phase::Done && closed {
             self.flows.remove(&key);
         }
     }
@@ -332,7 +335,6 @@ impl FlowTable {
         next_seq: &mut u64,
         stats: &mut FlowStats,
     ) {
-        let counters = &mut stats.counters;
         let d = &mut flow.dirs[dir];
         if d.handshake_over {
             return;
@@ -357,14 +359,18 @@ impl FlowTable {
                 }
                 // Once the flow is TLS the other side may open with any record (an
                 // alert refusing the hello, say).
-                Sniff::OtherRecord => flow.phase == Phase::Collecting,
-                Sniff::NotTls | Sniff::NeedMore => false,
+                Sniff::NotTls | Sniff::NeedMore => {
+                    flow.phase == Phase::Collecting && is_record_start(seg.payload)
+                }
             };
             if !start {
                 if flow.phase == Phase::Sniffing
-                    && flow.dirs.iter().all(|x| x.data_segments >= limits.sniff_max_segments)
+                    && flow
+                        .dirs
+                        .iter()
+                        .all(|x| x.data_segments >= limits.sniff_max_segments)
                 {
-                    counters.bump("flow.not_tls");
+                    stats.counters.bump("flow.not_tls");
                     flow.phase = Phase::Done;
                 }
                 return;
@@ -372,7 +378,7 @@ impl FlowTable {
             let mut asm = DirAssembler::new(limits.reasm);
             // The stream we keep starts at this segment (which may be after a
             // plaintext STARTTLS exchange).
-            asm.set_isn(seg.seq.wrapping_sub(1));
+            asm.set_isn(seg.seq.wrapping_sub(1), &mut stats.counters);
             d.asm = Some(asm);
             if flow.phase == Phase::Sniffing {
                 flow.phase = Phase::Collecting;
@@ -382,6 +388,7 @@ impl FlowTable {
             }
         }
         let Some(asm) = d.asm.as_mut() else { return };
+        let counters = &mut stats.counters;
         asm.push(seg.seq, seg.payload, ts_ns, budget, counters);
         match d.scanner.scan(asm.contiguous()) {
             ScanState::InHandshake => {}
@@ -407,13 +414,20 @@ impl FlowTable {
         let seq = flow.seq?;
         let client_dir = flow.client_dir.unwrap_or(0);
         let mut take = |d: &mut Dir, counters: &mut Counters| -> StreamData {
-            let end = if d.handshake_over { StreamEnd::HandshakeDone } else { d.end };
+            let end = if d.handshake_over {
+                StreamEnd::HandshakeDone
+            } else {
+                d.end
+            };
             match d.asm.take() {
                 Some(mut asm) => {
                     asm.skip_gaps(counters);
-                    asm.finish(end, budget)
+                    asm.finish(end, budget, counters)
                 }
-                None => StreamData { end, ..Default::default() },
+                None => StreamData {
+                    end,
+                    ..Default::default()
+                },
             }
         };
         let client = take(&mut flow.dirs[client_dir], &mut stats.counters);
@@ -456,7 +470,9 @@ impl FlowTable {
         if expired.is_empty() {
             return;
         }
-        self.stats.counters.add("flow.idle_timeout", expired.len() as u64);
+        self.stats
+            .counters
+            .add("flow.idle_timeout", expired.len() as u64);
         self.flush_keys(&mut expired, out);
     }
 

@@ -12,8 +12,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, ListBuilder, StringArray, StringBuilder, TimestampMicrosecondArray, UInt16Array, UInt16Builder, UInt32Array,
-    UInt64Array, UInt8Array, UInt8Builder,
+    ArrayRef, BooleanArray, ListBuilder, StringArray, StringBuilder, TimestampMicrosecondArray,
+    UInt16Array, UInt16Builder, UInt32Array, UInt64Array, UInt8Array, UInt8Builder,
 };
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use arrow::error::ArrowError;
@@ -55,7 +55,10 @@ impl Cols {
 
     fn finish(self) -> Result<RecordBatch, ArrowError> {
         let mut meta = std::collections::HashMap::new();
-        meta.insert("tlstap.schema_version".to_owned(), SCHEMA_VERSION.to_owned());
+        meta.insert(
+            "tlstap.schema_version".to_owned(),
+            SCHEMA_VERSION.to_owned(),
+        );
         let schema = Schema::new_with_metadata(self.fields, meta);
         RecordBatch::try_new(Arc::new(schema), self.arrays)
     }
@@ -104,10 +107,7 @@ fn list_u8<'a, T>(rows: &'a [T], f: impl Fn(&'a T) -> &'a [u8]) -> ArrayRef {
     Arc::new(b.finish())
 }
 
-fn list_str<'a, T, S: AsRef<str> + 'a>(
-    rows: &'a [T],
-    f: impl Fn(&'a T) -> &'a [S],
-) -> ArrayRef {
+fn list_str<'a, T, S: AsRef<str> + 'a>(rows: &'a [T], f: impl Fn(&'a T) -> &'a [S]) -> ArrayRef {
     let mut b = ListBuilder::with_capacity(StringBuilder::new(), rows.len());
     for r in rows {
         for s in f(r) {
@@ -155,13 +155,21 @@ fn alerts(rows: &[HandshakeRow]) -> ArrayRef {
 /// The `handshakes` table for these rows.
 pub fn handshakes_batch(rows: &[HandshakeRow]) -> Result<RecordBatch, ArrowError> {
     let mut c = Cols::new();
-    let ch = |r: &HandshakeRow| r.hs.client_hello.as_ref();
-    let sh = |r: &HandshakeRow| r.hs.server_hello.as_ref();
+    fn ch(r: &HandshakeRow) -> Option<&crate::tls::model::ClientHello> {
+        r.hs.client_hello.as_ref()
+    }
+    fn sh(r: &HandshakeRow) -> Option<&crate::tls::model::ServerHello> {
+        r.hs.server_hello.as_ref()
+    }
     static EMPTY16: [u16; 0] = [];
     static EMPTY8: [u8; 0] = [];
 
     c.add("ts", false, ts(rows, |r| Some(r.meta.ts_us)));
-    c.add("community_id", false, string(rows, |r| Some(r.meta.community_id.as_str())));
+    c.add(
+        "community_id",
+        false,
+        string(rows, |r| Some(r.meta.community_id.as_str())),
+    );
     let ips: Vec<(String, String)> = rows
         .iter()
         .map(|r| (r.meta.src_ip.to_string(), r.meta.dst_ip.to_string()))
@@ -172,27 +180,47 @@ pub fn handshakes_batch(rows: &[HandshakeRow]) -> Result<RecordBatch, ArrowError
     c.add("dst_port", false, u16s(rows, |r| Some(r.meta.dst_port)));
     c.add("vlan", false, u32s(rows, |r| Some(r.meta.vlan)));
     c.add("transport", false, string(rows, |_| Some("tcp")));
-    c.add("source_file", false, string(rows, |r| Some(&*r.meta.source_file)));
+    c.add(
+        "source_file",
+        false,
+        string(rows, |r| Some(&*r.meta.source_file)),
+    );
 
-    c.add("client_version", true, u16s(rows, |r| ch(r).map(|h| h.version)));
+    c.add(
+        "client_version",
+        true,
+        u16s(rows, |r| ch(r).map(|h| h.version)),
+    );
     c.add(
         "client_supported_versions",
         false,
-        list_u16(rows, |r| ch(r).map_or(&EMPTY16[..], |h| &h.supported_versions)),
+        list_u16(rows, |r| {
+            ch(r).map_or(&EMPTY16[..], |h| &h.supported_versions)
+        }),
     );
     c.add("version", true, u16s(rows, |r| r.hs.version));
-    c.add("version_name", true, string(rows, |r| r.hs.version.map(version_name)));
+    c.add(
+        "version_name",
+        true,
+        string(rows, |r| r.hs.version.map(version_name)),
+    );
     c.add(
         "cipher_suites",
         false,
         list_u16(rows, |r| ch(r).map_or(&EMPTY16[..], |h| &h.cipher_suites)),
     );
     c.add("cipher", true, u16s(rows, |r| sh(r).map(|h| h.cipher)));
-    c.add("cipher_name", true, string(rows, |r| sh(r).and_then(|h| cipher_name(h.cipher))));
+    c.add(
+        "cipher_name",
+        true,
+        string(rows, |r| sh(r).and_then(|h| cipher_name(h.cipher))),
+    );
     c.add(
         "compression_methods",
         false,
-        list_u8(rows, |r| ch(r).map_or(&EMPTY8[..], |h| &h.compression_methods)),
+        list_u8(rows, |r| {
+            ch(r).map_or(&EMPTY8[..], |h| &h.compression_methods)
+        }),
     );
     c.add(
         "extensions",
@@ -204,7 +232,11 @@ pub fn handshakes_batch(rows: &[HandshakeRow]) -> Result<RecordBatch, ArrowError
         false,
         list_u16(rows, |r| sh(r).map_or(&EMPTY16[..], |h| &h.extensions)),
     );
-    c.add("sni", true, string(rows, |r| ch(r).and_then(|h| h.sni.as_deref())));
+    c.add(
+        "sni",
+        true,
+        string(rows, |r| ch(r).and_then(|h| h.sni.as_deref())),
+    );
     let alpn: Vec<Vec<String>> = rows
         .iter()
         .map(|r| ch(r).map_or_else(Vec::new, |h| h.alpn.iter().map(|a| lossy(a)).collect()))
@@ -218,7 +250,9 @@ pub fn handshakes_batch(rows: &[HandshakeRow]) -> Result<RecordBatch, ArrowError
     c.add(
         "supported_groups",
         false,
-        list_u16(rows, |r| ch(r).map_or(&EMPTY16[..], |h| &h.supported_groups)),
+        list_u16(rows, |r| {
+            ch(r).map_or(&EMPTY16[..], |h| &h.supported_groups)
+        }),
     );
     c.add(
         "ec_point_formats",
@@ -228,12 +262,16 @@ pub fn handshakes_batch(rows: &[HandshakeRow]) -> Result<RecordBatch, ArrowError
     c.add(
         "signature_algorithms",
         false,
-        list_u16(rows, |r| ch(r).map_or(&EMPTY16[..], |h| &h.signature_algorithms)),
+        list_u16(rows, |r| {
+            ch(r).map_or(&EMPTY16[..], |h| &h.signature_algorithms)
+        }),
     );
     c.add(
         "key_share_groups",
         false,
-        list_u16(rows, |r| ch(r).map_or(&EMPTY16[..], |h| &h.key_share_groups)),
+        list_u16(rows, |r| {
+            ch(r).map_or(&EMPTY16[..], |h| &h.key_share_groups)
+        }),
     );
     c.add(
         "server_key_share_group",
@@ -258,10 +296,20 @@ pub fn handshakes_batch(rows: &[HandshakeRow]) -> Result<RecordBatch, ArrowError
     c.add(
         "session_ticket",
         false,
-        bools(rows, |r| Some(ch(r).is_some_and(|h| h.session_ticket_len > 0))),
+        bools(rows, |r| {
+            Some(ch(r).is_some_and(|h| h.session_ticket_len > 0))
+        }),
     );
-    c.add("psk_offered", false, bools(rows, |r| Some(ch(r).is_some_and(|h| h.psk_offered))));
-    c.add("early_data", false, bools(rows, |r| Some(ch(r).is_some_and(|h| h.early_data))));
+    c.add(
+        "psk_offered",
+        false,
+        bools(rows, |r| Some(ch(r).is_some_and(|h| h.psk_offered))),
+    );
+    c.add(
+        "early_data",
+        false,
+        bools(rows, |r| Some(ch(r).is_some_and(|h| h.early_data))),
+    );
     c.add("resumed", false, bools(rows, |r| Some(r.hs.resumed)));
     c.add(
         "hello_retry_request",
@@ -271,35 +319,79 @@ pub fn handshakes_batch(rows: &[HandshakeRow]) -> Result<RecordBatch, ArrowError
     c.add(
         "hrr_group",
         true,
-        u16s(rows, |r| r.hs.hello_retry_request.as_ref().and_then(|h| h.key_share_group)),
+        u16s(rows, |r| {
+            r.hs.hello_retry_request
+                .as_ref()
+                .and_then(|h| h.key_share_group)
+        }),
     );
-    c.add("ech_offered", false, bools(rows, |r| Some(ch(r).is_some_and(|h| h.ech_offered))));
-    c.add("cert_chain_sha256", false, list_str(rows, |r| r.cert_chain_sha256.as_slice()));
+    c.add(
+        "ech_offered",
+        false,
+        bools(rows, |r| Some(ch(r).is_some_and(|h| h.ech_offered))),
+    );
+    c.add(
+        "cert_chain_sha256",
+        false,
+        list_str(rows, |r| r.cert_chain_sha256.as_slice()),
+    );
     c.add(
         "client_cert_chain_sha256",
         false,
         list_str(rows, |r| r.client_cert_chain_sha256.as_slice()),
     );
-    c.add("certs_encrypted", false, bools(rows, |r| Some(r.hs.certs_encrypted)));
+    c.add(
+        "certs_encrypted",
+        false,
+        bools(rows, |r| Some(r.hs.certs_encrypted)),
+    );
     c.add("alerts", false, alerts(rows));
-    c.add("established", false, bools(rows, |r| Some(r.hs.established)));
-    c.add("status", false, string(rows, |r| Some(r.hs.status.as_str())));
-    c.add("malformed_reason", true, string(rows, |r| r.hs.malformed_reason));
-    c.add("anomalies", false, list_str(rows, |r| r.anomalies.as_slice()));
+    c.add(
+        "established",
+        false,
+        bools(rows, |r| Some(r.hs.established)),
+    );
+    c.add(
+        "status",
+        false,
+        string(rows, |r| Some(r.hs.status.as_str())),
+    );
+    c.add(
+        "malformed_reason",
+        true,
+        string(rows, |r| r.hs.malformed_reason),
+    );
+    c.add(
+        "anomalies",
+        false,
+        list_str(rows, |r| r.anomalies.as_slice()),
+    );
     c.add(
         "client_hello_ts",
         true,
-        ts(rows, |r| r.hs.client_hello_ts_ns.map(|t| t.div_euclid(1000))),
+        ts(rows, |r| {
+            r.hs.client_hello_ts_ns.map(|t| t.div_euclid(1000))
+        }),
     );
     c.add(
         "server_hello_ts",
         true,
-        ts(rows, |r| r.hs.server_hello_ts_ns.map(|t| t.div_euclid(1000))),
+        ts(rows, |r| {
+            r.hs.server_hello_ts_ns.map(|t| t.div_euclid(1000))
+        }),
     );
     c.add("ja3", true, string(rows, |r| r.fp.ja3.as_deref()));
-    c.add("ja3_string", true, string(rows, |r| r.fp.ja3_string.as_deref()));
+    c.add(
+        "ja3_string",
+        true,
+        string(rows, |r| r.fp.ja3_string.as_deref()),
+    );
     c.add("ja3s", true, string(rows, |r| r.fp.ja3s.as_deref()));
-    c.add("ja3s_string", true, string(rows, |r| r.fp.ja3s_string.as_deref()));
+    c.add(
+        "ja3s_string",
+        true,
+        string(rows, |r| r.fp.ja3s_string.as_deref()),
+    );
     c.add("ja4", true, string(rows, |r| r.fp.ja4.as_deref()));
     c.add("ja4_r", true, string(rows, |r| r.fp.ja4_r.as_deref()));
     c.add("ja4_o", true, string(rows, |r| r.fp.ja4_o.as_deref()));
@@ -310,44 +402,115 @@ pub fn handshakes_batch(rows: &[HandshakeRow]) -> Result<RecordBatch, ArrowError
 /// The `certificates` table for these rows.
 pub fn certificates_batch(rows: &[CertRow]) -> Result<RecordBatch, ArrowError> {
     let mut c = Cols::new();
-    let i = |r: &CertRow| -> &CertInfo { &r.info };
-    c.add("sha256", false, string(rows, |r| Some(i(r).sha256.as_str())));
-    c.add("sha1", false, string(rows, |r| Some(i(r).sha1.as_str())));
-    c.add("der_len", false, u32s(rows, |r| Some(i(r).der_len)));
-    c.add("parse_error", true, string(rows, |r| i(r).parse_error.as_deref()));
-    c.add("version", true, u8s(rows, |r| i(r).version));
-    c.add("serial", true, string(rows, |r| non_empty(&i(r).serial)));
-    c.add("subject", true, string(rows, |r| non_empty(&i(r).subject)));
-    c.add("issuer", true, string(rows, |r| non_empty(&i(r).issuer)));
-    c.add("subject_cn", true, string(rows, |r| i(r).subject_cn.as_deref()));
-    c.add("issuer_cn", true, string(rows, |r| i(r).issuer_cn.as_deref()));
-    c.add("subject_org", true, string(rows, |r| i(r).subject_org.as_deref()));
-    c.add("issuer_org", true, string(rows, |r| i(r).issuer_org.as_deref()));
-    c.add("not_before", true, ts(rows, |r| i(r).not_before_us));
-    c.add("not_after", true, ts(rows, |r| i(r).not_after_us));
-    c.add("key_type", true, string(rows, |r| i(r).key_type.as_deref()));
-    c.add("key_bits", true, u32s(rows, |r| i(r).key_bits));
+    c.add(
+        "sha256",
+        false,
+        string(rows, |r| Some(r.info.sha256.as_str())),
+    );
+    c.add("sha1", false, string(rows, |r| Some(r.info.sha1.as_str())));
+    c.add("der_len", false, u32s(rows, |r| Some(r.info.der_len)));
+    c.add(
+        "parse_error",
+        true,
+        string(rows, |r| r.info.parse_error.as_deref()),
+    );
+    c.add("version", true, u8s(rows, |r| r.info.version));
+    c.add("serial", true, string(rows, |r| non_empty(&r.info.serial)));
+    c.add(
+        "subject",
+        true,
+        string(rows, |r| non_empty(&r.info.subject)),
+    );
+    c.add("issuer", true, string(rows, |r| non_empty(&r.info.issuer)));
+    c.add(
+        "subject_cn",
+        true,
+        string(rows, |r| r.info.subject_cn.as_deref()),
+    );
+    c.add(
+        "issuer_cn",
+        true,
+        string(rows, |r| r.info.issuer_cn.as_deref()),
+    );
+    c.add(
+        "subject_org",
+        true,
+        string(rows, |r| r.info.subject_org.as_deref()),
+    );
+    c.add(
+        "issuer_org",
+        true,
+        string(rows, |r| r.info.issuer_org.as_deref()),
+    );
+    c.add("not_before", true, ts(rows, |r| r.info.not_before_us));
+    c.add("not_after", true, ts(rows, |r| r.info.not_after_us));
+    c.add(
+        "key_type",
+        true,
+        string(rows, |r| r.info.key_type.as_deref()),
+    );
+    c.add("key_bits", true, u32s(rows, |r| r.info.key_bits));
     c.add(
         "rsa_exponent",
         true,
-        Arc::new(UInt64Array::from_iter(rows.iter().map(|r| i(r).rsa_exponent))),
+        Arc::new(UInt64Array::from_iter(
+            rows.iter().map(|r| r.info.rsa_exponent),
+        )),
     );
-    c.add("curve", true, string(rows, |r| i(r).curve.as_deref()));
-    c.add("sig_alg", true, string(rows, |r| non_empty(&i(r).sig_alg)));
-    c.add("san_dns", false, list_str(rows, |r| i(r).san_dns.as_slice()));
-    c.add("san_ip", false, list_str(rows, |r| i(r).san_ip.as_slice()));
-    c.add("san_email", false, list_str(rows, |r| i(r).san_email.as_slice()));
-    c.add("san_uri", false, list_str(rows, |r| i(r).san_uri.as_slice()));
-    c.add("is_ca", true, bools(rows, |r| i(r).is_ca));
-    c.add("path_len", true, u32s(rows, |r| i(r).path_len));
-    c.add("key_usage", false, list_str(rows, |r| i(r).key_usage.as_slice()));
-    c.add("ext_key_usage", false, list_str(rows, |r| i(r).ext_key_usage.as_slice()));
-    c.add("ski", true, string(rows, |r| i(r).ski.as_deref()));
-    c.add("aki", true, string(rows, |r| i(r).aki.as_deref()));
-    c.add("sct_count", false, u32s(rows, |r| Some(i(r).sct_count)));
-    c.add("self_signed", false, bools(rows, |r| Some(i(r).self_signed)));
+    c.add("curve", true, string(rows, |r| r.info.curve.as_deref()));
+    c.add(
+        "sig_alg",
+        true,
+        string(rows, |r| non_empty(&r.info.sig_alg)),
+    );
+    c.add(
+        "san_dns",
+        false,
+        list_str(rows, |r| r.info.san_dns.as_slice()),
+    );
+    c.add(
+        "san_ip",
+        false,
+        list_str(rows, |r| r.info.san_ip.as_slice()),
+    );
+    c.add(
+        "san_email",
+        false,
+        list_str(rows, |r| r.info.san_email.as_slice()),
+    );
+    c.add(
+        "san_uri",
+        false,
+        list_str(rows, |r| r.info.san_uri.as_slice()),
+    );
+    c.add("is_ca", true, bools(rows, |r| r.info.is_ca));
+    c.add("path_len", true, u32s(rows, |r| r.info.path_len));
+    c.add(
+        "key_usage",
+        false,
+        list_str(rows, |r| r.info.key_usage.as_slice()),
+    );
+    c.add(
+        "ext_key_usage",
+        false,
+        list_str(rows, |r| r.info.ext_key_usage.as_slice()),
+    );
+    c.add("ski", true, string(rows, |r| r.info.ski.as_deref()));
+    c.add("aki", true, string(rows, |r| r.info.aki.as_deref()));
+    c.add("sct_count", false, u32s(rows, |r| Some(r.info.sct_count)));
+    c.add(
+        "self_signed",
+        false,
+        bools(rows, |r| Some(r.info.self_signed)),
+    );
     c.add("first_seen", false, ts(rows, |r| Some(r.first_seen_us)));
-    c.add("seen_count", false, Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.seen_count))));
+    c.add(
+        "seen_count",
+        false,
+        Arc::new(UInt64Array::from_iter_values(
+            rows.iter().map(|r| r.seen_count),
+        )),
+    );
     c.finish()
 }
 
@@ -357,10 +520,14 @@ fn non_empty(s: &str) -> Option<&str> {
 
 /// Schema of the `handshakes` table.
 pub fn handshakes_schema() -> SchemaRef {
-    handshakes_batch(&[]).expect("empty batch always builds").schema()
+    handshakes_batch(&[])
+        .expect("empty batch always builds")
+        .schema()
 }
 
 /// Schema of the `certificates` table.
 pub fn certificates_schema() -> SchemaRef {
-    certificates_batch(&[]).expect("empty batch always builds").schema()
+    certificates_batch(&[])
+        .expect("empty batch always builds")
+        .schema()
 }

@@ -18,7 +18,9 @@ use crate::certs::CertInfo;
 use crate::row::{Analyzed, CertSighting, HandshakeRow};
 use crate::stats::Counters;
 use crate::tls::names::version_name;
-pub use batch::{certificates_batch, certificates_schema, handshakes_batch, handshakes_schema, CertRow};
+pub use batch::{
+    certificates_batch, certificates_schema, handshakes_batch, handshakes_schema, CertRow,
+};
 pub use writer::{Format, OutputError, TableWriter};
 
 /// Where and how to write.
@@ -161,7 +163,11 @@ impl Output {
         }
         let version = a.row.hs.version.map_or("none", version_name);
         *self.summary.by_version.entry(version).or_insert(0) += 1;
-        *self.summary.by_status.entry(a.row.hs.status.as_str()).or_insert(0) += 1;
+        *self
+            .summary
+            .by_status
+            .entry(a.row.hs.status.as_str())
+            .or_insert(0) += 1;
         self.pending.push(a.row);
         if self.pending.len() >= self.cfg.batch_rows.max(1) {
             self.flush()?;

@@ -138,17 +138,19 @@ impl TableWriter {
             return Ok(());
         }
         self.rows += batch.num_rows() as u64;
+        let shown = self.display_path();
+        let to_stdout = self.paths.is_none();
         match &mut self.inner {
             Inner::Parquet(w) => w.write(batch).map_err(|source| OutputError::Parquet {
-                path: self.display_path(),
+                path: shown,
                 source,
             }),
             Inner::Json(w) => {
                 w.write(batch).map_err(|source| OutputError::Json {
-                    path: self.display_path(),
+                    path: shown,
                     source,
                 })?;
-                if self.paths.is_none() {
+                if to_stdout {
                     // Streaming to a pipe: hand each batch to `jq` as it comes.
                     w.get_mut().flush().map_err(io_err(Path::new("<stdout>")))?;
                 }

@@ -27,8 +27,7 @@ use crate::decode::{Decoder, DecoderLimits};
 use crate::flow::table::{FlowLimits, FlowRecord, FlowTable};
 use crate::output::{Output, OutputConfig, OutputError, OutputSummary};
 use crate::row::{analyze_flow, Analyzed, CertClaims};
-use crate::source::file::CaptureFile;
-use crate::source::PacketSource;
+use crate::source::{CaptureFile, PacketSource, SourceError};
 use crate::stats::Counters;
 use order::Reorder;
 pub use progress::Progress;
@@ -41,7 +40,7 @@ pub const CHANNEL_BATCHES: usize = 64;
 /// Everything a batch run needs.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
-    pub inputs: Vec<PathBuf>,
+    pub inputs: Vec<Input>,
     /// Worker threads (parser pool size, and the most capture threads).
     pub threads: usize,
     pub flow: FlowLimits,
@@ -91,10 +90,20 @@ pub enum RunError {
     Threads(String),
 }
 
+/// One capture file to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    pub path: PathBuf,
+    /// Found by walking a folder (rather than named on the command line): such a file
+    /// that is plainly not a capture (no capture magic and no capture-like extension,
+    /// e.g. a README) is skipped and counted instead of reported.
+    pub from_dir: bool,
+}
+
 /// Expand files and folders (walked recursively, in sorted order) into capture files.
 /// Hidden files and folders (starting with `.`) inside folders are skipped.
-pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, RunError> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RunError> {
+pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, RunError> {
+    fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<(), RunError> {
         let rd = std::fs::read_dir(dir).map_err(|source| RunError::Input {
             path: dir.to_owned(),
             source,
@@ -112,7 +121,10 @@ pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, RunError> {
             if p.is_dir() {
                 walk(&p, out)?;
             } else if p.is_file() {
-                out.push(p);
+                out.push(Input {
+                    path: p,
+                    from_dir: true,
+                });
             }
         }
         Ok(())
@@ -126,7 +138,10 @@ pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, RunError> {
         if md.is_dir() {
             walk(p, &mut out)?;
         } else {
-            out.push(p.clone());
+            out.push(Input {
+                path: p.clone(),
+                from_dir: false,
+            });
         }
     }
     if out.is_empty() {
@@ -134,6 +149,21 @@ pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, RunError> {
         return Err(RunError::NoInputs(names.join(", ")));
     }
     Ok(out)
+}
+
+/// Extensions that say "this is meant to be a capture" (so a damaged one is reported
+/// even when found in a folder).
+fn capture_like_name(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    [
+        ".pcap", ".pcapng", ".cap", ".dmp", ".trace", ".gz", ".erf", ".snoop",
+    ]
+    .iter()
+    .any(|e| name.ends_with(e))
 }
 
 /// Live counters the progress display reads.
@@ -201,12 +231,13 @@ pub fn capture_loop<S: PacketSource + ?Sized>(
             table.on_segment(&seg, ts, &mut out);
         }
         if out.len() >= RECORDS_PER_BATCH {
-            live.handshakes.fetch_add(out.len() as u64, Ordering::Relaxed);
+            live.handshakes
+                .fetch_add(out.len() as u64, Ordering::Relaxed);
             if !emit(std::mem::take(&mut out)) {
                 return (packets, segments, problem);
             }
         }
-        if packets % PUBLISH_EVERY == 0 {
+        if packets.is_multiple_of(PUBLISH_EVERY) {
             let b = src.bytes_consumed();
             live.bytes.fetch_add(b - published_bytes, Ordering::Relaxed);
             live.packets.fetch_add(PUBLISH_EVERY, Ordering::Relaxed);
@@ -217,8 +248,10 @@ pub fn capture_loop<S: PacketSource + ?Sized>(
         }
     }
     table.flush_all(&mut out);
-    live.handshakes.fetch_add(out.len() as u64, Ordering::Relaxed);
-    live.packets.fetch_add(packets % PUBLISH_EVERY, Ordering::Relaxed);
+    live.handshakes
+        .fetch_add(out.len() as u64, Ordering::Relaxed);
+    live.packets
+        .fetch_add(packets % PUBLISH_EVERY, Ordering::Relaxed);
     live.bytes.fetch_add(
         src.bytes_consumed().saturating_sub(published_bytes),
         Ordering::Relaxed,
@@ -232,16 +265,23 @@ pub fn capture_loop<S: PacketSource + ?Sized>(
 }
 
 fn process_file(
-    path: &Path,
+    input: &Input,
     cfg: &RunConfig,
     live: &LiveCounters,
     stop: &AtomicBool,
     file_idx: usize,
     tx: &Sender<ToParse>,
 ) -> FileResult {
+    let path = input.path.as_path();
     let mut res = FileResult::default();
     let mut src = match CaptureFile::open(path) {
         Ok(s) => s,
+        Err(SourceError::NotACapture { .. } | SourceError::Empty)
+            if input.from_dir && !capture_like_name(path) =>
+        {
+            res.counters.bump("input.skipped_not_a_capture");
+            return res;
+        }
         Err(e) => {
             res.problem = Some(InputProblem {
                 path: path.to_owned(),
@@ -267,6 +307,7 @@ fn process_file(
     res.peak_open_flows = fs.peak_open_flows;
     res.counters.merge(&fs.counters);
     res.counters.merge(decoder.counters());
+    res.counters.merge(&src.counters());
     res.problem = problem.map(|message| InputProblem {
         path: path.to_owned(),
         message,
@@ -292,12 +333,15 @@ pub fn run_batch(cfg: &RunConfig, progress: &Progress) -> Result<RunReport, RunE
     let stop = AtomicBool::new(false);
     let next_file = AtomicUsize::new(0);
     let claims = CertClaims::new(cfg.max_cert_cache);
-    let sources: Vec<Arc<str>> = files.iter().map(|p| Arc::from(p.display().to_string())).collect();
+    let sources: Vec<Arc<str>> = files
+        .iter()
+        .map(|i| Arc::from(i.path.display().to_string()))
+        .collect();
     let mut output = Output::create(cfg.output.clone())?;
 
     let total_bytes: u64 = files
         .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
+        .filter_map(|i| std::fs::metadata(&i.path).ok())
         .map(|m| m.len())
         .sum();
     let ticker = progress.start(total_bytes, live.clone());
@@ -312,8 +356,8 @@ pub fn run_batch(cfg: &RunConfig, progress: &Progress) -> Result<RunReport, RunE
             let (files, next_file, live, stop) = (&files, &next_file, &live, &stop);
             s.spawn(move || loop {
                 let i = next_file.fetch_add(1, Ordering::Relaxed);
-                let Some(path) = files.get(i) else { break };
-                let res = process_file(path, cfg, live, stop, i, &tx);
+                let Some(input) = files.get(i) else { break };
+                let res = process_file(input, cfg, live, stop, i, &tx);
                 if tx.send(ToParse::FileDone(i, Box::new(res))).is_err() {
                     break;
                 }
@@ -410,7 +454,9 @@ fn writer_loop(
     }
     report.problems.sort_by(|a, b| a.path.cmp(&b.path));
     let leftover = order.leftover();
-    report.counters.add("pipeline.rows_unordered", leftover as u64);
+    report
+        .counters
+        .add("pipeline.rows_unordered", leftover as u64);
     Ok(())
 }
 
@@ -421,7 +467,11 @@ pub fn analyze_capture(
     path: &Path,
     flow: FlowLimits,
     decoder: DecoderLimits,
-) -> (Vec<crate::row::HandshakeRow>, Vec<crate::output::CertRow>, RunReport) {
+) -> (
+    Vec<crate::row::HandshakeRow>,
+    Vec<crate::output::CertRow>,
+    RunReport,
+) {
     let live = LiveCounters::default();
     let stop = AtomicBool::new(false);
     let claims = CertClaims::new(usize::MAX);
@@ -453,6 +503,7 @@ pub fn analyze_capture(
             report.peak_open_flows = table.stats().peak_open_flows;
             report.counters.merge(&table.stats().counters);
             report.counters.merge(decoder.counters());
+            report.counters.merge(&src.counters());
             if let Some(message) = problem {
                 report.problems.push(InputProblem {
                     path: path.to_owned(),

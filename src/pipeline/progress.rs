@@ -33,7 +33,10 @@ impl Progress {
 
     pub fn start(&self, total_bytes: u64, live: Arc<LiveCounters>) -> Ticker {
         if !self.enabled {
-            return Ticker { done: None, handle: None };
+            return Ticker {
+                done: None,
+                handle: None,
+            };
         }
         let bar = ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
         bar.set_style(

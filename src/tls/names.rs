@@ -4,13 +4,34 @@
 /// Name of a protocol version code point (`"TLSv1.2"`), or `"unknown"`.
 pub fn version_name(v: u16) -> &'static str {
     const DRAFTS: [&str; 29] = [
-        "TLSv1.3-draft00", "TLSv1.3-draft01", "TLSv1.3-draft02", "TLSv1.3-draft03",
-        "TLSv1.3-draft04", "TLSv1.3-draft05", "TLSv1.3-draft06", "TLSv1.3-draft07",
-        "TLSv1.3-draft08", "TLSv1.3-draft09", "TLSv1.3-draft10", "TLSv1.3-draft11",
-        "TLSv1.3-draft12", "TLSv1.3-draft13", "TLSv1.3-draft14", "TLSv1.3-draft15",
-        "TLSv1.3-draft16", "TLSv1.3-draft17", "TLSv1.3-draft18", "TLSv1.3-draft19",
-        "TLSv1.3-draft20", "TLSv1.3-draft21", "TLSv1.3-draft22", "TLSv1.3-draft23",
-        "TLSv1.3-draft24", "TLSv1.3-draft25", "TLSv1.3-draft26", "TLSv1.3-draft27",
+        "TLSv1.3-draft00",
+        "TLSv1.3-draft01",
+        "TLSv1.3-draft02",
+        "TLSv1.3-draft03",
+        "TLSv1.3-draft04",
+        "TLSv1.3-draft05",
+        "TLSv1.3-draft06",
+        "TLSv1.3-draft07",
+        "TLSv1.3-draft08",
+        "TLSv1.3-draft09",
+        "TLSv1.3-draft10",
+        "TLSv1.3-draft11",
+        "TLSv1.3-draft12",
+        "TLSv1.3-draft13",
+        "TLSv1.3-draft14",
+        "TLSv1.3-draft15",
+        "TLSv1.3-draft16",
+        "TLSv1.3-draft17",
+        "TLSv1.3-draft18",
+        "TLSv1.3-draft19",
+        "TLSv1.3-draft20",
+        "TLSv1.3-draft21",
+        "TLSv1.3-draft22",
+        "TLSv1.3-draft23",
+        "TLSv1.3-draft24",
+        "TLSv1.3-draft25",
+        "TLSv1.3-draft26",
+        "TLSv1.3-draft27",
         "TLSv1.3-draft28",
     ];
     match v {
@@ -45,7 +66,10 @@ mod tests {
         assert_eq!(version_name(0x7f17), "TLSv1.3-draft23");
         assert_eq!(version_name(0x1234), "unknown");
         assert_eq!(cipher_name(0x1301), Some("TLS_AES_128_GCM_SHA256"));
-        assert_eq!(cipher_name(0xc02f), Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"));
+        assert_eq!(
+            cipher_name(0xc02f),
+            Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
+        );
         assert_eq!(cipher_name(0x0a0a), None);
     }
 }
