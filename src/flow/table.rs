@@ -504,3 +504,246 @@ impl FlowTable {
         self.next_seq
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const C: [u8; 4] = [10, 0, 0, 1];
+    const S: [u8; 4] = [10, 0, 0, 2];
+    const SEC: i64 = 1_000_000_000;
+
+    /// A handshake record carrying a message of `msg_type` with `body_len` zero bytes.
+    fn hs_record(msg_type: u8, body_len: usize) -> Vec<u8> {
+        let mut m = vec![msg_type, 0, (body_len >> 8) as u8, body_len as u8];
+        m.resize(4 + body_len, 0);
+        let mut r = vec![0x16, 3, 3, (m.len() >> 8) as u8, m.len() as u8];
+        r.extend(m);
+        r
+    }
+
+    fn ccs_and_finished() -> Vec<u8> {
+        let mut v = vec![0x14, 3, 3, 0, 1, 1];
+        v.extend([0x16, 3, 3, 0, 40]);
+        v.extend([0u8; 40]);
+        v
+    }
+
+    fn seg<'a>(
+        from_client: bool,
+        port: u16,
+        seq: u32,
+        flags: u8,
+        payload: &'a [u8],
+    ) -> TcpSegment<'a> {
+        let (src, dst, sport, dport) = if from_client {
+            (C, S, port, 443)
+        } else {
+            (S, C, 443, port)
+        };
+        TcpSegment {
+            src: IpAddr::V4(Ipv4Addr::from(src)),
+            dst: IpAddr::V4(Ipv4Addr::from(dst)),
+            sport,
+            dport,
+            vlan: 0,
+            seq,
+            ack: 0,
+            flags,
+            payload,
+            payload_truncated: false,
+        }
+    }
+
+    /// Feed a full TLS 1.2-style exchange on `port` starting at time `t`.
+    fn handshake(t: &mut FlowTable, port: u16, ts: i64, out: &mut Vec<FlowRecord>) {
+        let ch = hs_record(1, 60);
+        let sh = hs_record(2, 50);
+        let fin = ccs_and_finished();
+        t.on_segment(&seg(true, port, 1000, SYN, &[]), ts, out);
+        t.on_segment(&seg(false, port, 5000, SYN | ACK, &[]), ts, out);
+        t.on_segment(&seg(true, port, 1001, ACK, &ch), ts + 1, out);
+        t.on_segment(&seg(false, port, 5001, ACK, &sh), ts + 2, out);
+        t.on_segment(
+            &seg(true, port, 1001 + ch.len() as u32, ACK, &fin),
+            ts + 3,
+            out,
+        );
+        t.on_segment(
+            &seg(false, port, 5001 + sh.len() as u32, ACK, &fin),
+            ts + 4,
+            out,
+        );
+    }
+
+    #[test]
+    fn tls_flow_is_shipped_once_both_handshakes_are_over() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, 40000, SEC, &mut out);
+        assert_eq!(out.len(), 1);
+        let r = &out[0];
+        assert_eq!(r.seq, 0);
+        assert_eq!(r.client_port, 40000);
+        assert_eq!(r.server_port, 443);
+        assert_eq!(r.client_by, ClientBy::Syn);
+        assert_eq!(r.client.data[..5], [0x16, 3, 3, 0, 64]);
+        assert_eq!(r.server.data[5], 2);
+        assert_eq!(r.client.end, StreamEnd::HandshakeDone);
+        assert_eq!(r.client.ts_at(0), Some(SEC + 1));
+        // Application data afterwards is skipped and nothing is buffered.
+        t.on_segment(
+            &seg(true, 40000, 9000, ACK, &[0x17; 100]),
+            SEC + 5,
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(t.buffered_bytes(), 0);
+        assert_eq!(t.stats().tls_flows, 1);
+    }
+
+    #[test]
+    fn non_tls_flow_is_given_up_after_the_sniff_limit() {
+        let limits = FlowLimits {
+            sniff_max_segments: 2,
+            ..FlowLimits::default()
+        };
+        let mut t = FlowTable::new(limits);
+        let mut out = Vec::new();
+        for i in 0..3u32 {
+            t.on_segment(
+                &seg(true, 1, 100 + i * 10, ACK, b"GET / HTTP/1.1"),
+                SEC,
+                &mut out,
+            );
+            t.on_segment(
+                &seg(false, 1, 900 + i * 10, ACK, b"HTTP/1.1 200 OK"),
+                SEC,
+                &mut out,
+            );
+        }
+        assert!(out.is_empty());
+        assert_eq!(t.stats().counters.get("flow.not_tls"), 1);
+        assert_eq!(t.stats().tls_flows, 0);
+    }
+
+    #[test]
+    fn starttls_is_found_after_a_plaintext_preamble() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        t.on_segment(
+            &seg(false, 2, 100, ACK, b"220 mail ESMTP\r\n"),
+            SEC,
+            &mut out,
+        );
+        t.on_segment(&seg(true, 2, 500, ACK, b"STARTTLS\r\n"), SEC, &mut out);
+        t.on_segment(&seg(false, 2, 116, ACK, b"220 go ahead\r\n"), SEC, &mut out);
+        let ch = hs_record(1, 60);
+        t.on_segment(&seg(true, 2, 510, ACK, &ch), SEC, &mut out);
+        t.flush_all(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].client_port, 2);
+        assert_eq!(out[0].client_by, ClientBy::Hello);
+        assert_eq!(out[0].client.data, ch);
+    }
+
+    #[test]
+    fn server_hello_first_makes_the_peer_the_client() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        let sh = hs_record(2, 50);
+        t.on_segment(&seg(false, 3, 100, ACK, &sh), SEC, &mut out);
+        t.flush_all(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].client_port, 3);
+        assert_eq!(out[0].server.data, sh);
+        assert!(out[0].client.data.is_empty());
+    }
+
+    #[test]
+    fn max_flows_binds_and_counts() {
+        let limits = FlowLimits {
+            max_flows: 2,
+            ..FlowLimits::default()
+        };
+        let mut t = FlowTable::new(limits);
+        let mut out = Vec::new();
+        for port in 1..=5 {
+            t.on_segment(&seg(true, port, 1, SYN, &[]), SEC, &mut out);
+        }
+        assert_eq!(t.open_flows(), 2);
+        assert_eq!(t.stats().counters.get("flow.table_full"), 3);
+    }
+
+    #[test]
+    fn idle_timeout_in_packet_time_flushes_pending_handshakes() {
+        let limits = FlowLimits {
+            idle_timeout_ns: 10 * SEC,
+            ..FlowLimits::default()
+        };
+        let mut t = FlowTable::new(limits);
+        let mut out = Vec::new();
+        t.on_segment(&seg(true, 7, 100, ACK, &hs_record(1, 60)), SEC, &mut out);
+        // Another connection 5 s later: not yet idle.
+        t.on_segment(&seg(true, 8, 100, SYN, &[]), 6 * SEC, &mut out);
+        assert!(out.is_empty());
+        // 20 s later (packet time): the first connection is flushed, with its row.
+        t.on_segment(&seg(true, 8, 101, ACK, &[]), 21 * SEC, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].client_port, 7);
+        assert_eq!(t.stats().counters.get("flow.idle_timeout"), 2);
+        assert_eq!(t.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn reassembly_memory_limit_binds_and_counts() {
+        let limits = FlowLimits {
+            max_reassembly_memory: 100,
+            ..FlowLimits::default()
+        };
+        let mut t = FlowTable::new(limits);
+        let mut out = Vec::new();
+        // A 300-byte ClientHello record arriving in 3 segments, on two connections.
+        let ch = hs_record(1, 295);
+        for port in [20, 21] {
+            for (i, part) in ch.chunks(100).enumerate() {
+                t.on_segment(
+                    &seg(true, port, 1 + 100 * i as u32, ACK, part),
+                    SEC,
+                    &mut out,
+                );
+            }
+        }
+        assert!(t.buffered_bytes() <= 100);
+        assert!(t.stats().counters.get("reasm.memory_limit") > 0);
+        t.flush_all(&mut out);
+        assert_eq!(out.len(), 2, "each TLS connection still yields its record");
+        assert_eq!(t.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn flush_all_ships_in_recognition_order() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        for port in (100..140).rev() {
+            t.on_segment(&seg(true, port, 1, ACK, &hs_record(1, 60)), SEC, &mut out);
+        }
+        t.flush_all(&mut out);
+        let seqs: Vec<u64> = out.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, (0..40).collect::<Vec<u64>>());
+        assert_eq!(out[0].client_port, 139);
+        assert_eq!(t.records_assigned(), 40);
+    }
+
+    #[test]
+    fn rst_ships_a_half_finished_handshake() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        t.on_segment(&seg(true, 9, 100, ACK, &hs_record(1, 60)), SEC, &mut out);
+        t.on_segment(&seg(false, 9, 500, RST, &[]), SEC, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].server.end, StreamEnd::Rst);
+        assert_eq!(t.open_flows(), 0);
+    }
+}

@@ -460,11 +460,40 @@ fn writer_loop(
     Ok(())
 }
 
-/// Everything tlstap finds in one capture, in memory and on the calling thread: the
-/// rows and certificates `read` would write, in the same order. For tests, tools and
-/// small captures; `run_batch` is the scalable path and shares every stage with this.
+/// Everything tlstap finds in one capture file, in memory and on the calling thread:
+/// the rows and certificates `read` would write, in the same order. For tests, tools
+/// and small captures; `run_batch` is the scalable path and shares every stage with
+/// this.
 pub fn analyze_capture(
     path: &Path,
+    flow: FlowLimits,
+    decoder: DecoderLimits,
+) -> (
+    Vec<crate::row::HandshakeRow>,
+    Vec<crate::output::CertRow>,
+    RunReport,
+) {
+    match CaptureFile::open(path) {
+        Ok(mut src) => analyze_source(&mut src, &path.display().to_string(), flow, decoder),
+        Err(e) => {
+            let report = RunReport {
+                files: 1,
+                problems: vec![InputProblem {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                    partial: false,
+                }],
+                ..Default::default()
+            };
+            (Vec::new(), Vec::new(), report)
+        }
+    }
+}
+
+/// [`analyze_capture`] over any packet source (`name` goes in `source_file`).
+pub fn analyze_source<S: PacketSource + ?Sized>(
+    src: &mut S,
+    name: &str,
     flow: FlowLimits,
     decoder: DecoderLimits,
 ) -> (
@@ -475,43 +504,34 @@ pub fn analyze_capture(
     let live = LiveCounters::default();
     let stop = AtomicBool::new(false);
     let claims = CertClaims::new(usize::MAX);
-    let source: Arc<str> = Arc::from(path.display().to_string());
+    let source: Arc<str> = Arc::from(name);
     let mut report = RunReport {
         files: 1,
         ..Default::default()
     };
     let mut records = Vec::new();
-    match CaptureFile::open(path) {
-        Err(e) => report.problems.push(InputProblem {
-            path: path.to_owned(),
-            message: e.to_string(),
-            partial: false,
-        }),
-        Ok(mut src) => {
-            let mut decoder = Decoder::new(decoder);
-            let mut table = FlowTable::new(flow);
-            let (packets, segments, problem) =
-                capture_loop(&mut src, &mut decoder, &mut table, &live, &stop, |recs| {
-                    records.extend(recs);
-                    true
-                });
-            report.bytes = src.bytes_consumed();
-            report.packets = packets;
-            report.tcp_segments = segments;
-            report.flows = table.stats().flows_seen;
-            report.tls_flows = table.stats().tls_flows;
-            report.peak_open_flows = table.stats().peak_open_flows;
-            report.counters.merge(&table.stats().counters);
-            report.counters.merge(decoder.counters());
-            report.counters.merge(&src.counters());
-            if let Some(message) = problem {
-                report.problems.push(InputProblem {
-                    path: path.to_owned(),
-                    message,
-                    partial: true,
-                });
-            }
-        }
+    let mut decoder = Decoder::new(decoder);
+    let mut table = FlowTable::new(flow);
+    let (packets, segments, problem) =
+        capture_loop(src, &mut decoder, &mut table, &live, &stop, |recs| {
+            records.extend(recs);
+            true
+        });
+    report.bytes = src.bytes_consumed();
+    report.packets = packets;
+    report.tcp_segments = segments;
+    report.flows = table.stats().flows_seen;
+    report.tls_flows = table.stats().tls_flows;
+    report.peak_open_flows = table.stats().peak_open_flows;
+    report.counters.merge(&table.stats().counters);
+    report.counters.merge(decoder.counters());
+    report.counters.merge(&src.counters());
+    if let Some(message) = problem {
+        report.problems.push(InputProblem {
+            path: PathBuf::from(name),
+            message,
+            partial: true,
+        });
     }
     records.sort_by_key(|r| r.seq);
     let mut certs = crate::output::CertTable::default();
