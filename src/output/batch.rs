@@ -209,7 +209,13 @@ pub fn handshakes_batch(rows: &[HandshakeRow]) -> Result<RecordBatch, ArrowError
         false,
         list_u16(rows, |r| ch(r).map_or(&EMPTY16[..], |h| &h.cipher_suites)),
     );
-    c.add("cipher", true, u16s(rows, |r| sh(r).map(|h| h.cipher)));
+    // An SSLv2 SERVER-HELLO chooses 3-byte cipher specs, not a TLS cipher suite.
+    let tls_cipher = |r: &HandshakeRow| {
+        sh(r)
+            .filter(|_| r.hs.version != Some(0x0002))
+            .map(|h| h.cipher)
+    };
+    c.add("cipher", true, u16s(rows, tls_cipher));
     c.add(
         "cipher_name",
         true,
