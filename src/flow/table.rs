@@ -137,8 +137,10 @@ enum Phase {
 
 #[derive(Debug)]
 struct Dir {
-    /// `None` until this direction starts collecting (its first TLS record).
-    asm: Option<DirAssembler>,
+    /// `None` until this direction starts collecting (its first TLS record). Boxed so
+    /// that the many connections that never show TLS (or are done with it) cost a
+    /// pointer, not a whole assembler: the table must hold a million of them.
+    asm: Option<Box<DirAssembler>>,
     scanner: RecordScanner,
     /// SYN-derived initial sequence number, if seen.
     isn: Option<u32>,
@@ -375,7 +377,7 @@ impl FlowTable {
                 }
                 return;
             }
-            let mut asm = DirAssembler::new(limits.reasm);
+            let mut asm = Box::new(DirAssembler::new(limits.reasm));
             // The stream we keep starts at this segment (which may be after a
             // plaintext STARTTLS exchange).
             asm.set_isn(seg.seq.wrapping_sub(1), &mut stats.counters);
@@ -745,5 +747,17 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].server.end, StreamEnd::Rst);
         assert_eq!(t.open_flows(), 0);
+    }
+
+    /// The table holds up to a million connections: an entry must stay small (the
+    /// assembler is boxed and allocated only for TLS directions).
+    #[test]
+    fn flow_entry_stays_small() {
+        assert!(
+            std::mem::size_of::<Flow>() <= 160,
+            "{}",
+            std::mem::size_of::<Flow>()
+        );
+        assert!(std::mem::size_of::<FlowKey>() <= 48);
     }
 }
