@@ -191,11 +191,21 @@ fn stream_anomalies(s: &StreamData, side: &'static str, out: &mut Vec<&'static s
     }
 }
 
-/// JA3/JA3S/JA4 of a parsed handshake. JA3/JA4 describe the first ClientHello (never
-/// the retry after a HelloRetryRequest); JA3S the real ServerHello.
+/// JA3/JA3S/JA4 of a parsed handshake.
+///
+/// - JA3 and JA4 describe the first ClientHello, never the retry after a
+///   HelloRetryRequest (the retry answers the server, so it is not the client's own
+///   choice; JA4.md and FoxIO's tools fingerprint the first hello of a stream). The
+///   reassembled stream holds a retransmitted hello once, so it cannot count twice.
+/// - JA3S describes the real ServerHello, not the HelloRetryRequest (RFC 8446 4.1.4:
+///   a different message that only borrows the ServerHello layout).
+/// - SSLv2-format hellos get none of them: JA3 (Salesforce `ja3.py` reads TLS handshake
+///   records only), JA4 and JA3S are defined on TLS hellos, whose extension and 2-byte
+///   cipher lists an SSLv2 hello does not have. tshark and Arkime print nothing for them
+///   either, and a made-up string that no other tool produces is no pivot.
 pub fn fingerprints(hs: &HandshakeInfo) -> Fingerprints {
     let mut fp = Fingerprints::default();
-    if let Some(ch) = &hs.client_hello {
+    if let Some(ch) = hs.client_hello.as_ref().filter(|ch| !ch.sslv2_format) {
         let p = ClientParams::from(ch);
         let s = fingerprint::ja3_string(&p);
         fp.ja3 = Some(fingerprint::md5_hex(&s));
@@ -205,11 +215,70 @@ pub fn fingerprints(hs: &HandshakeInfo) -> Fingerprints {
         fp.ja4_o = Some(fingerprint::ja4_o(&p, Transport::Tcp));
         fp.ja4_ro = Some(fingerprint::ja4_ro(&p, Transport::Tcp));
     }
-    if let Some(sh) = &hs.server_hello {
+    if let Some(sh) = hs.server_hello.as_ref().filter(|sh| !sh.sslv2_format) {
         let p = ServerParams::from(sh);
         let s = fingerprint::ja3s_string(&p);
         fp.ja3s = Some(fingerprint::md5_hex(&s));
         fp.ja3s_string = Some(s);
     }
     fp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::model::{ClientHello, ServerHello};
+
+    fn hello(ciphers: &[u16]) -> ClientHello {
+        ClientHello {
+            version: 0x0303,
+            cipher_suites: ciphers.to_vec(),
+            extensions: vec![0, 43],
+            supported_versions: vec![0x0304],
+            ..ClientHello::default()
+        }
+    }
+
+    fn server(exts: &[u16], hrr: bool) -> ServerHello {
+        ServerHello {
+            version: 0x0303,
+            cipher: 0x1301,
+            extensions: exts.to_vec(),
+            is_hrr: hrr,
+            ..ServerHello::default()
+        }
+    }
+
+    #[test]
+    fn hello_retry_request_fingerprints_first_client_hello_and_real_server_hello() {
+        let hs = HandshakeInfo {
+            client_hello: Some(hello(&[0x1301, 0x1302])),
+            retry_client_hello: Some(hello(&[0x1303])),
+            hello_retry_request: Some(server(&[43, 51], true)),
+            server_hello: Some(server(&[51, 43], false)),
+            ..HandshakeInfo::default()
+        };
+        let fp = fingerprints(&hs);
+        assert_eq!(fp.ja3_string.as_deref(), Some("771,4865-4866,0-43,,"));
+        assert!(fp.ja4.as_deref().unwrap().starts_with("t13d0202"));
+        assert_eq!(fp.ja3s_string.as_deref(), Some("771,4865,51-43"));
+        assert!(!fp.ja3_string.unwrap().contains(';'), "nothing appended");
+    }
+
+    #[test]
+    fn sslv2_format_hellos_get_no_fingerprints() {
+        let hs = HandshakeInfo {
+            client_hello: Some(ClientHello {
+                sslv2_format: true,
+                ..hello(&[0x0039])
+            }),
+            server_hello: Some(ServerHello {
+                sslv2_format: true,
+                version: 0x0002,
+                ..ServerHello::default()
+            }),
+            ..HandshakeInfo::default()
+        };
+        assert_eq!(fingerprints(&hs), Fingerprints::default());
+    }
 }

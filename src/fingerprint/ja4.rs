@@ -11,14 +11,22 @@
 //!
 //! GREASE is removed from every list, signature algorithms included. An empty string to
 //! hash gives `000000000000`. `_r` variants show the strings instead of their hashes;
-//! `_o` variants keep wire order and, as JA4.md says, keep SNI and ALPN in the
-//! extension list.
+//! `_o` variants keep wire order and, as JA4.md says ("the original values in the
+//! original order, less GREASE values. This means SNI (0000) and ALPN (0010) are
+//! included"), keep SNI and ALPN in the extension list. So a hello whose only
+//! extension is SNI has `_o` c-part `hash("0000")` = `9af15b336e6a`, as FoxIO's Rust
+//! tool computes it (`hash12` zeroes only an empty string); FoxIO's Python prints
+//! `000000000000` there while its own `JA4_ro` shows `0000`: a Python slip, not the rule.
 //!
 //! ALPN: `00` when there is no ALPN value or the first one is empty; a 1-byte value gives
 //! its character twice; when the first or last byte is not ASCII alphanumeric, the first
-//! and last characters of the value's hex form are used (0xba 0xad -> `bd`). Note that
-//! FoxIO's Rust and Python tools print `99` for that last case (they map non-ASCII to
-//! `9`); JA4.md's hex rule is followed here.
+//! and last characters of the value's hex form are used (0xba 0xad -> `bd`). This is
+//! JA4.md's rule. FoxIO's Rust and Python tools (and the Rust snapshot of
+//! `tls-non-ascii-alpn.pcapng` in the corpus) print `99` instead, because they read
+//! tshark's text rendering and map every non-ASCII character to `9`; the JA4 author
+//! ruled that "the documentation is the correct method" (FoxIO-LLC/ja4#178), FoxIO's
+//! Python has an open issue to adopt it (#326), and Wireshark's JA4 and s2n-tls
+//! implement the hex rule. The conformance test lists that snapshot as an exception.
 
 use std::fmt::Write as _;
 
@@ -359,6 +367,23 @@ mod tests {
         );
     }
 
+    /// JA4.md: `_o` keeps SNI and ALPN, so an SNI-only hello hashes `0000` there, while
+    /// the sorted JA4 (SNI removed, nothing left) gets the empty-list zeros.
+    #[test]
+    fn original_order_sni_only_is_not_empty() {
+        let p = ClientParams {
+            version: 0x0301,
+            ciphers: &[0x0039, 0x00ff],
+            extensions: &[0x0000],
+            has_sni: true,
+            ..ClientParams::default()
+        };
+        assert_eq!(ja4_ro(&p, Transport::Tcp), "t10d020100_0039,00ff_0000");
+        assert!(ja4_o(&p, Transport::Tcp).ends_with("_9af15b336e6a"));
+        assert_eq!(ja4_r(&p, Transport::Tcp), "t10d020100_0039,00ff_");
+        assert!(ja4(&p, Transport::Tcp).ends_with("_000000000000"));
+    }
+
     #[test]
     fn counts_cap_at_99() {
         let many: Vec<u16> = (1..=150).collect();
@@ -397,6 +422,17 @@ mod tests {
         assert_eq!(alpn_chars(Some(&[0x30, 0x31, 0xab, 0xcd])), ['3', 'd']);
         assert_eq!(alpn_chars(Some(&[0x30, 0xab, 0xcd, 0x31])), ['0', '1']);
         assert_eq!(alpn_chars(Some(&[0xba, 0xad])), ['b', 'd']);
+        // Cases like those of s2n-tls's `alpns.pcap` (corpus `s2n-tls/tests/pcap/data/`).
+        assert_eq!(alpn_chars(Some(&[b'z', 0xab])), ['7', 'b']);
+        assert_eq!(alpn_chars(Some(&[0xab, b'z', b'y', 0xcd])), ['a', 'd']);
+        assert_eq!(alpn_chars(Some(&[b'z', 0xab, 0xcd, b'y'])), ['z', 'y']);
+        assert_eq!(alpn_chars(Some(b"-+")), ['2', 'b']);
+        assert_eq!(alpn_chars(Some(b"_")), ['5', 'f']);
+        assert_eq!(
+            alpn_chars(Some(b",zy")),
+            ['2', '9'],
+            "',' is not alphanumeric"
+        );
         assert_eq!(
             alpn_chars(Some(b"h2/")),
             ['6', 'f'],

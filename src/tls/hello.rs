@@ -586,6 +586,7 @@ pub(crate) fn parse_sslv2_server_hello(
         let sh = ServerHello {
             record_version: SSL2_VERSION,
             version,
+            sslv2_format: true,
             random: conn_id.to_vec(),
             ..ServerHello::default()
         };
@@ -945,6 +946,7 @@ pub(crate) mod tests {
         let (sh, cert, hit) = parse_sslv2_server_hello(&s, &mut is).unwrap();
         assert!(!hit);
         assert_eq!((sh.version, sh.cipher), (2, 0));
+        assert!(sh.sslv2_format);
         assert_eq!(sh.random, vec![7; 4]);
         assert_eq!(cert, vec![0x30, 1, 0]);
         s.push(0);

@@ -66,6 +66,8 @@ pub struct ServerHello {
     pub record_version: u16,
     /// `legacy_version` of the hello body.
     pub version: u16,
+    /// The hello was an SSLv2 SERVER-HELLO (no cipher, no extensions).
+    pub sslv2_format: bool,
     pub random: Vec<u8>,
     pub session_id: Vec<u8>,
     pub cipher: u16,
