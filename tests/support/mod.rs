@@ -1,6 +1,7 @@
 //! Shared helpers for the conformance tests.
 #![allow(dead_code)]
 
+pub mod agreement;
 pub mod oracles;
 pub mod pcap;
 
@@ -22,6 +23,9 @@ pub fn corpus_root() -> Option<PathBuf> {
             p.display()
         );
     }
-    eprintln!("note: corpus not found at {}; skipping corpus tests", p.display());
+    eprintln!(
+        "note: corpus not found at {}; skipping corpus tests",
+        p.display()
+    );
     None
 }
