@@ -414,7 +414,11 @@ impl FlowTable {
         let seq = flow.seq?;
         let client_dir = flow.client_dir.unwrap_or(0);
         let mut take = |d: &mut Dir, counters: &mut Counters| -> StreamData {
-            let end = if d.handshake_over {
+            // A depth or memory drop also ends collection (`handshake_over`), but the row
+            // must still say the handshake was cut, not that it finished.
+            let end = if d.asm.as_ref().is_some_and(DirAssembler::is_truncated) {
+                StreamEnd::Truncated
+            } else if d.handshake_over {
                 StreamEnd::HandshakeDone
             } else {
                 d.end
@@ -502,5 +506,74 @@ impl FlowTable {
     /// once flushed).
     pub fn records_assigned(&self) -> u64 {
         self.next_seq
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const C: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    const S: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+
+    fn seg(from_client: bool, seq: u32, flags: u8, payload: &[u8]) -> TcpSegment<'_> {
+        let (src, dst, sport, dport) = if from_client {
+            (C, S, 40000, 443)
+        } else {
+            (S, C, 443, 40000)
+        };
+        TcpSegment {
+            src,
+            dst,
+            sport,
+            dport,
+            vlan: 0,
+            seq,
+            ack: 0,
+            flags,
+            payload,
+            payload_truncated: false,
+        }
+    }
+
+    /// A handshake record (type 22) whose first message has type `ty` and `body_len`
+    /// body bytes; the record header claims `record_len`.
+    fn hs_record(ty: u8, body_len: usize, record_len: u16) -> Vec<u8> {
+        let mut v = vec![22, 3, 3];
+        v.extend(record_len.to_be_bytes());
+        v.push(ty);
+        v.extend(&(body_len as u32).to_be_bytes()[1..]);
+        v.resize(5 + usize::from(record_len), 0x42);
+        v
+    }
+
+    /// Regression: a direction cut by the depth limit was shipped as `HandshakeDone`
+    /// (the limit also stops collection), so the row read "incomplete" with no
+    /// `server_truncated` anomaly instead of "truncated". Seen on Zeek's
+    /// tls-fragmented-handshake.pcap (a 340 KB Certificate message).
+    #[test]
+    fn depth_limit_is_shipped_as_truncated() {
+        let mut limits = FlowLimits::default();
+        limits.reasm.max_bytes_per_direction = 4096;
+        let mut t = FlowTable::new(limits);
+        let mut out = Vec::new();
+        t.on_segment(&seg(true, 100, SYN, &[]), 1, &mut out);
+        t.on_segment(&seg(false, 500, SYN | ACK, &[]), 2, &mut out);
+        // A server flight far larger than the depth: one 16 KiB record (a ServerHello
+        // header, so the flow is recognised as TLS, and a body never completed).
+        let flight = hs_record(2, 16380, 16384);
+        let mut seq = 501u32;
+        for (i, chunk) in flight.chunks(1400).enumerate() {
+            t.on_segment(&seg(false, seq, ACK, chunk), 4 + i as i64, &mut out);
+            seq += chunk.len() as u32;
+        }
+        t.flush_all(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].server.end, StreamEnd::Truncated);
+        assert_eq!(out[0].client.end, StreamEnd::Open);
+        assert!(t.stats().counters.get("reasm.depth_limit") > 0);
+        let hs = crate::tls::analyze(&out[0].client, &out[0].server);
+        assert_eq!(hs.status, crate::tls::model::HandshakeStatus::Truncated);
     }
 }
