@@ -576,4 +576,14 @@ mod tests {
         let hs = crate::tls::analyze(&out[0].client, &out[0].server);
         assert_eq!(hs.status, crate::tls::model::HandshakeStatus::Truncated);
     }
+
+    /// The capture side must not cut what the TLS parser is sized to read (the 340 KB
+    /// certificate chain of Zeek's tls-fragmented-handshake.pcap was cut at 256 KiB).
+    #[test]
+    fn default_depth_covers_the_parser_handshake_limit() {
+        assert!(
+            ReasmLimits::default().max_bytes_per_direction
+                >= crate::tls::Limits::default().max_handshake_bytes
+        );
+    }
 }
