@@ -14,6 +14,13 @@
 //! that shows no TLS within [`FlowLimits::sniff_max_segments`] data segments is marked
 //! not-TLS and skipped from then on.
 //!
+//! A segment that arrives ahead of its turn (a hole before it in sequence space, known
+//! from the SYN) while its direction is still looking for the start of TLS is held back,
+//! at most [`STASH_SEGMENTS`] per direction and within the memory budget, and replayed
+//! once the direction starts collecting: otherwise a ServerHello retransmitted or
+//! reordered behind the rest of its flight (e.g. after a SOCKS reply) leaves a gap
+//! where the certificate was.
+//!
 //! Limits (all in [`FlowLimits`], each counted when hit): open flows, idle timeout in
 //! packet time, per-direction depth and out-of-order segments (in
 //! [`ReasmLimits`]), and the total reassembly memory of this table ([`MemBudget`]).
@@ -30,6 +37,11 @@ use crate::flow::reassembly::{DirAssembler, MemBudget, ReasmLimits};
 use crate::flow::stream::{StreamData, StreamEnd};
 use crate::stats::Counters;
 use crate::tls::{is_record_start, sniff, RecordScanner, ScanState, Sniff};
+
+/// Out-of-order segments held per direction before it starts collecting
+/// (`flow.stash_full` when more arrive). A handshake flight reordered around its first
+/// segment is a few segments; this is the reassembler's job once collecting starts.
+pub const STASH_SEGMENTS: usize = 8;
 
 /// Limits of one flow table (one capture thread).
 #[derive(Debug, Clone, Copy)]
@@ -145,6 +157,11 @@ struct Dir {
     handshake_over: bool,
     end: StreamEnd,
     data_segments: u8,
+    /// Before collecting, with the ISN known: the next in-order sequence number.
+    next_seq: Option<u32>,
+    /// Segments that arrived ahead of `next_seq` before collecting (seq, time, bytes);
+    /// their bytes are reserved in the memory budget.
+    stash: Vec<(u32, i64, Vec<u8>)>,
 }
 
 impl Dir {
@@ -156,6 +173,15 @@ impl Dir {
             handshake_over: false,
             end: StreamEnd::Open,
             data_segments: 0,
+            next_seq: None,
+            stash: Vec::new(),
+        }
+    }
+
+    /// Return the stash's bytes to the budget and forget it.
+    fn drop_stash(&mut self, budget: &mut MemBudget) {
+        for (_, _, b) in self.stash.drain(..) {
+            budget.release(b.len());
         }
     }
 
@@ -175,6 +201,14 @@ struct Flow {
     client_by: ClientBy,
     seq: Option<u64>,
     dirs: [Dir; 2],
+}
+
+impl Flow {
+    fn drop_stashes(&mut self, budget: &mut MemBudget) {
+        for d in &mut self.dirs {
+            d.drop_stash(budget);
+        }
+    }
 }
 
 /// Everything counted by the flow table.
@@ -267,6 +301,7 @@ impl FlowTable {
 
         if seg.flags & SYN != 0 {
             flow.dirs[dir].isn = Some(seg.seq);
+            flow.dirs[dir].next_seq = Some(seg.seq.wrapping_add(1));
             if flow.client_dir.is_none() || flow.client_by != ClientBy::Syn {
                 // SYN alone: this side is the client; SYN+ACK: the other side is.
                 let client = if seg.flags & ACK == 0 { dir } else { 1 - dir };
@@ -305,6 +340,7 @@ impl FlowTable {
             Phase::Sniffing => {
                 // A connection that closes before showing TLS is simply forgotten.
                 if flow.dirs.iter().any(|d| d.end != StreamEnd::Open) {
+                    flow.drop_stashes(&mut self.budget);
                     flow.phase = Phase::Done;
                 }
                 false
@@ -315,6 +351,7 @@ impl FlowTable {
             if let Some(rec) = Self::ship(&key, flow, &mut self.budget, &mut self.stats) {
                 out.push(rec);
             }
+            flow.drop_stashes(&mut self.budget);
             flow.phase = Phase::Done;
         }
         let closed = flow.dirs.iter().all(|d| d.end != StreamEnd::Open)
@@ -364,6 +401,7 @@ impl FlowTable {
                 }
             };
             if !start {
+                Self::hold_back(d, seg, ts_ns, budget, &mut stats.counters);
                 if flow.phase == Phase::Sniffing
                     && flow
                         .dirs
@@ -371,6 +409,7 @@ impl FlowTable {
                         .all(|x| x.data_segments >= limits.sniff_max_segments)
                 {
                     stats.counters.bump("flow.not_tls");
+                    flow.drop_stashes(budget);
                     flow.phase = Phase::Done;
                 }
                 return;
@@ -390,6 +429,14 @@ impl FlowTable {
         let Some(asm) = d.asm.as_mut() else { return };
         let counters = &mut stats.counters;
         asm.push(seg.seq, seg.payload, ts_ns, budget, counters);
+        // Segments that arrived early, after this start: replay them; earlier ones
+        // belong to the plaintext before TLS.
+        for (seq, ts, bytes) in std::mem::take(&mut d.stash) {
+            budget.release(bytes.len());
+            if (seq.wrapping_sub(seg.seq) as i32) > 0 {
+                asm.push(seq, &bytes, ts, budget, counters);
+            }
+        }
         match d.scanner.scan(asm.contiguous()) {
             ScanState::InHandshake => {}
             ScanState::Done => d.handshake_over = true,
@@ -401,6 +448,32 @@ impl FlowTable {
         }
         if asm.is_truncated() {
             d.handshake_over = true;
+        }
+    }
+
+    /// Before collecting: keep a segment that arrived ahead of its turn (see the module
+    /// doc), or move the in-order point past one that did not.
+    fn hold_back(
+        d: &mut Dir,
+        seg: &TcpSegment<'_>,
+        ts_ns: i64,
+        budget: &mut MemBudget,
+        counters: &mut Counters,
+    ) {
+        let Some(next) = d.next_seq else { return };
+        // Wrap-safe signed distance; the `as i32` is the intended reduction.
+        let ahead = seg.seq.wrapping_sub(next) as i32;
+        if ahead > 0 {
+            if d.stash.len() < STASH_SEGMENTS && budget.try_reserve(seg.payload.len()) {
+                d.stash.push((seg.seq, ts_ns, seg.payload.to_vec()));
+            } else {
+                counters.bump("flow.stash_full");
+            }
+            return;
+        }
+        let end = seg.seq.wrapping_add(seg.payload.len() as u32);
+        if (end.wrapping_sub(next) as i32) > 0 {
+            d.next_seq = Some(end);
         }
     }
 
@@ -484,6 +557,7 @@ impl FlowTable {
         let start = out.len();
         for key in keys.iter() {
             if let Some(mut flow) = self.flows.remove(key) {
+                flow.drop_stashes(&mut self.budget);
                 if flow.phase == Phase::Collecting {
                     if let Some(rec) = Self::ship(key, &mut flow, &mut self.budget, &mut self.stats)
                     {
@@ -585,5 +659,42 @@ mod tests {
             ReasmLimits::default().max_bytes_per_direction
                 >= crate::tls::Limits::default().max_handshake_bytes
         );
+    }
+
+    /// Regression: in Arkime's socks4-https.pcap the server's flight after the SOCKS
+    /// reply arrived with its second segment first; that segment was seen while the
+    /// direction was still looking for TLS and dropped, so the certificate chain
+    /// became a gap.
+    #[test]
+    fn segment_arriving_before_the_first_record_is_kept() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        t.on_segment(&seg(true, 100, SYN, &[]), 1, &mut out);
+        t.on_segment(&seg(false, 500, SYN | ACK, &[]), 2, &mut out);
+        t.on_segment(&seg(true, 101, ACK, b"CONNECT"), 3, &mut out);
+        t.on_segment(&seg(false, 501, ACK, b"\x00\x5a\0\0\0\0\0\0"), 4, &mut out);
+        let flight = hs_record(2, 300, 304);
+        let (a, b) = flight.split_at(100);
+        t.on_segment(&seg(false, 509 + 100, ACK, b), 5, &mut out);
+        t.on_segment(&seg(false, 509, ACK, a), 6, &mut out);
+        t.flush_all(&mut out);
+        assert_eq!(out.len(), 1);
+        let server = &out[0].server;
+        assert!(server.gaps.is_empty(), "{:?}", server.gaps);
+        assert_eq!(server.data, flight);
+        assert_eq!(t.buffered_bytes(), 0);
+    }
+
+    /// Held-back bytes are returned to the budget when a flow is given up as not TLS.
+    #[test]
+    fn stash_is_released_when_the_flow_is_not_tls() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        t.on_segment(&seg(true, 100, SYN, &[]), 1, &mut out);
+        t.on_segment(&seg(true, 200, ACK, b"later bytes"), 2, &mut out);
+        assert_eq!(t.buffered_bytes(), 11);
+        t.on_segment(&seg(true, 101, FIN | ACK, b"GET /"), 3, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(t.buffered_bytes(), 0);
     }
 }
