@@ -190,7 +190,10 @@ fn theirs_fields(z: &ZeekSslRow) -> Vec<(&'static str, String)> {
 }
 
 /// The 4-tuple of a Zeek row, when the baseline has the `id.*` columns.
-fn zeek_tuple(z: &ZeekSslRow) -> Option<(String, u16, String, u16)> {
+/// `(orig_h, orig_p, resp_h, resp_p)`.
+type Tuple = (String, u16, String, u16);
+
+fn zeek_tuple(z: &ZeekSslRow) -> Option<Tuple> {
     Some((
         z.orig_h.value()?.clone(),
         *z.orig_p.value()?,
@@ -224,7 +227,7 @@ fn zeek_ssl_log_agreement() {
         // Order matching for cut files without id columns: per trace, a running index.
         let mut next_by_order: HashMap<PathBuf, usize> = HashMap::new();
         // Repeated 4-tuples (port reuse) map to successive rows of ours.
-        let mut tuple_seen: HashMap<(PathBuf, (String, u16, String, u16)), usize> = HashMap::new();
+        let mut tuple_seen: HashMap<(PathBuf, Tuple), usize> = HashMap::new();
         for z in &t.rows {
             let trace = match (&z.trace, t.traces.as_slice()) {
                 (Some(p), _) => p.clone(),
