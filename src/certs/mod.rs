@@ -3,7 +3,10 @@
 //! [`parse_certificate`] turns one DER certificate (as carried in a TLS Certificate
 //! message) into a [`CertInfo`] row. It never fails and never panics: a certificate
 //! x509-parser cannot read is still reported with its hashes, its size and
-//! `parse_error`, every other field left empty. Deduplication, first-seen time and
+//! `parse_error`, plus its version and serial when the start of its TBSCertificate reads
+//! as DER (OpenSSL, hence Zeek, and Arkime accept e.g. a UTCTime with a zone offset,
+//! which RFC 5280 4.1.2.5.1 forbids and x509-parser rejects); every other field is left
+//! empty. Deduplication, first-seen time and
 //! counts belong to the caller; [`cert_sha256_hex`] is the one hash used for both the
 //! row key and the handshake rows' `cert_chain_sha256`.
 //!
@@ -34,7 +37,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
-use x509_parser::asn1_rs::{Any, FromDer, Oid, Tag};
+use x509_parser::asn1_rs::{Any, Class, FromDer, Oid, Tag};
 use x509_parser::der_parser::der::parse_der_integer;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::X509Certificate;
@@ -51,8 +54,8 @@ pub struct CertInfo {
     /// Lowercase hex SHA-1 of the DER bytes.
     pub sha1: String,
     pub der_len: u32,
-    /// Why the certificate could not be parsed; when set, only the three fields above are
-    /// filled.
+    /// Why the certificate could not be parsed; when set, only the three fields above,
+    /// and `version` and `serial` when readable (see the module doc), are filled.
     pub parse_error: Option<String>,
     /// 1..3.
     pub version: Option<u8>,
@@ -160,11 +163,39 @@ pub fn parse_certificate_counted(
         Err(e) => {
             counters.bump("certs.parse_error");
             info.parse_error = Some(e.to_string());
+            if let Some((version, serial)) = tbs_prefix(der) {
+                info.version = version;
+                info.serial = serial_hex(serial);
+            }
             return info;
         }
     };
     fill(&mut info, &cert, limits, counters);
     info
+}
+
+/// Version and raw serial from the start of a certificate x509-parser rejected:
+/// `Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] EXPLICIT version OPTIONAL,
+/// serialNumber INTEGER, ... } ... }` (RFC 5280 4.1). Nothing past the serial is read.
+fn tbs_prefix(der: &[u8]) -> Option<(Option<u8>, &[u8])> {
+    let (_, cert) = Any::from_der(der).ok()?;
+    let (_, tbs) = Any::from_der(cert.data).ok()?;
+    if cert.tag() != Tag::Sequence || tbs.tag() != Tag::Sequence {
+        return None;
+    }
+    let (rest, first) = Any::from_der(tbs.data).ok()?;
+    let (version, serial) = if first.class() == Class::ContextSpecific && first.tag() == Tag(0) {
+        let (_, v) = Any::from_der(first.data).ok()?;
+        let (_, serial) = Any::from_der(rest).ok()?;
+        let version = match v.data {
+            [n] => n.checked_add(1),
+            _ => None,
+        };
+        (version, serial)
+    } else {
+        (Some(1), first)
+    };
+    (serial.tag() == Tag::Integer).then_some((version, serial.data))
 }
 
 fn fill(info: &mut CertInfo, cert: &X509Certificate<'_>, limits: &CertLimits, c: &mut Counters) {

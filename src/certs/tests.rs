@@ -229,8 +229,10 @@ fn unparsable_certificate_is_kept() {
         c.sha256,
         "041a14702172a631efde8ad381aae3f20b9d8765fa03a3922b791286dacfe41d"
     );
-    assert_eq!(c.serial, "");
-    assert_eq!(c.version, None);
+    // The serial still shows, as in Arkime (`1234abcd`) and tshark (`0x1234abcd`).
+    assert_eq!(c.serial, "1234ABCD");
+    assert_eq!(c.version, Some(3));
+    assert_eq!(c.subject, "");
     assert_eq!(counters.get("certs.parse_error"), 1);
 }
 

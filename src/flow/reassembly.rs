@@ -38,8 +38,12 @@
 use crate::flow::stream::{Piece, StreamData, StreamEnd};
 use crate::stats::Counters;
 
-/// Default depth: stream bytes kept per direction.
-pub const DEFAULT_MAX_BYTES_PER_DIRECTION: usize = 256 * 1024;
+/// Default depth: stream bytes kept per direction. Equal to the TLS layer's
+/// `Limits::max_handshake_bytes` (1 MiB), so the capture side never cuts a handshake the
+/// parser is sized to read: real chains reach 340 KB (Zeek's
+/// tls-fragmented-handshake.pcap), which a 256 KiB depth truncated. Bytes are held only
+/// until a direction's handshake is over, and the memory budget still bounds the total.
+pub const DEFAULT_MAX_BYTES_PER_DIRECTION: usize = 1024 * 1024;
 /// Default number of out-of-order segments queued per direction.
 pub const DEFAULT_MAX_OOO_SEGMENTS: usize = 64;
 /// Default global reassembly memory per capture thread.

@@ -14,6 +14,13 @@
 //! that shows no TLS within [`FlowLimits::sniff_max_segments`] data segments is marked
 //! not-TLS and skipped from then on.
 //!
+//! A segment that arrives ahead of its turn (a hole before it in sequence space, known
+//! from the SYN) while its direction is still looking for the start of TLS is held back,
+//! at most [`STASH_SEGMENTS`] per direction and within the memory budget, and replayed
+//! once the direction starts collecting: otherwise a ServerHello retransmitted or
+//! reordered behind the rest of its flight (e.g. after a SOCKS reply) leaves a gap
+//! where the certificate was.
+//!
 //! Limits (all in [`FlowLimits`], each counted when hit): open flows, idle timeout in
 //! packet time, per-direction depth and out-of-order segments (in
 //! [`ReasmLimits`]), and the total reassembly memory of this table ([`MemBudget`]).
@@ -30,6 +37,11 @@ use crate::flow::reassembly::{DirAssembler, MemBudget, ReasmLimits};
 use crate::flow::stream::{StreamData, StreamEnd};
 use crate::stats::Counters;
 use crate::tls::{is_record_start, sniff, RecordScanner, ScanState, Sniff};
+
+/// Out-of-order segments held per direction before it starts collecting
+/// (`flow.stash_full` when more arrive). A handshake flight reordered around its first
+/// segment is a few segments; this is the reassembler's job once collecting starts.
+pub const STASH_SEGMENTS: usize = 8;
 
 /// Limits of one flow table (one capture thread).
 #[derive(Debug, Clone, Copy)]
@@ -147,7 +159,16 @@ struct Dir {
     handshake_over: bool,
     end: StreamEnd,
     data_segments: u8,
+    /// Before collecting, with the ISN known: the next in-order sequence number.
+    next_seq: Option<u32>,
+    /// Segments that arrived ahead of `next_seq` before collecting (seq, time, bytes);
+    /// their bytes are reserved in the memory budget.
+    /// Boxed (and absent when empty) to keep idle entries small.
+    stash: Option<Box<Vec<StashedSegment>>>,
 }
+
+/// A segment held back before its direction starts collecting: (seq, time, bytes).
+type StashedSegment = (u32, i64, Vec<u8>);
 
 impl Dir {
     fn new() -> Self {
@@ -158,6 +179,15 @@ impl Dir {
             handshake_over: false,
             end: StreamEnd::Open,
             data_segments: 0,
+            next_seq: None,
+            stash: None,
+        }
+    }
+
+    /// Return the stash's bytes to the budget and forget it.
+    fn drop_stash(&mut self, budget: &mut MemBudget) {
+        for (_, _, b) in self.stash.take().map(|b| *b).unwrap_or_default() {
+            budget.release(b.len());
         }
     }
 
@@ -177,6 +207,14 @@ struct Flow {
     client_by: ClientBy,
     seq: Option<u64>,
     dirs: [Dir; 2],
+}
+
+impl Flow {
+    fn drop_stashes(&mut self, budget: &mut MemBudget) {
+        for d in &mut self.dirs {
+            d.drop_stash(budget);
+        }
+    }
 }
 
 /// Everything counted by the flow table.
@@ -269,6 +307,7 @@ impl FlowTable {
 
         if seg.flags & SYN != 0 {
             flow.dirs[dir].isn = Some(seg.seq);
+            flow.dirs[dir].next_seq = Some(seg.seq.wrapping_add(1));
             if flow.client_dir.is_none() || flow.client_by != ClientBy::Syn {
                 // SYN alone: this side is the client; SYN+ACK: the other side is.
                 let client = if seg.flags & ACK == 0 { dir } else { 1 - dir };
@@ -307,6 +346,7 @@ impl FlowTable {
             Phase::Sniffing => {
                 // A connection that closes before showing TLS is simply forgotten.
                 if flow.dirs.iter().any(|d| d.end != StreamEnd::Open) {
+                    flow.drop_stashes(&mut self.budget);
                     flow.phase = Phase::Done;
                 }
                 false
@@ -317,6 +357,7 @@ impl FlowTable {
             if let Some(rec) = Self::ship(&key, flow, &mut self.budget, &mut self.stats) {
                 out.push(rec);
             }
+            flow.drop_stashes(&mut self.budget);
             flow.phase = Phase::Done;
         }
         let closed = flow.dirs.iter().all(|d| d.end != StreamEnd::Open)
@@ -366,6 +407,7 @@ impl FlowTable {
                 }
             };
             if !start {
+                Self::hold_back(d, seg, ts_ns, budget, &mut stats.counters);
                 if flow.phase == Phase::Sniffing
                     && flow
                         .dirs
@@ -373,6 +415,7 @@ impl FlowTable {
                         .all(|x| x.data_segments >= limits.sniff_max_segments)
                 {
                     stats.counters.bump("flow.not_tls");
+                    flow.drop_stashes(budget);
                     flow.phase = Phase::Done;
                 }
                 return;
@@ -392,6 +435,14 @@ impl FlowTable {
         let Some(asm) = d.asm.as_mut() else { return };
         let counters = &mut stats.counters;
         asm.push(seg.seq, seg.payload, ts_ns, budget, counters);
+        // Segments that arrived early, after this start: replay them; earlier ones
+        // belong to the plaintext before TLS.
+        for (seq, ts, bytes) in d.stash.take().map(|b| *b).unwrap_or_default() {
+            budget.release(bytes.len());
+            if (seq.wrapping_sub(seg.seq) as i32) > 0 {
+                asm.push(seq, &bytes, ts, budget, counters);
+            }
+        }
         match d.scanner.scan(asm.contiguous()) {
             ScanState::InHandshake => {}
             ScanState::Done => d.handshake_over = true,
@@ -406,6 +457,33 @@ impl FlowTable {
         }
     }
 
+    /// Before collecting: keep a segment that arrived ahead of its turn (see the module
+    /// doc), or move the in-order point past one that did not.
+    fn hold_back(
+        d: &mut Dir,
+        seg: &TcpSegment<'_>,
+        ts_ns: i64,
+        budget: &mut MemBudget,
+        counters: &mut Counters,
+    ) {
+        let Some(next) = d.next_seq else { return };
+        // Wrap-safe signed distance; the `as i32` is the intended reduction.
+        let ahead = seg.seq.wrapping_sub(next) as i32;
+        if ahead > 0 {
+            let stash = d.stash.get_or_insert_with(Default::default);
+            if stash.len() < STASH_SEGMENTS && budget.try_reserve(seg.payload.len()) {
+                stash.push((seg.seq, ts_ns, seg.payload.to_vec()));
+            } else {
+                counters.bump("flow.stash_full");
+            }
+            return;
+        }
+        let end = seg.seq.wrapping_add(seg.payload.len() as u32);
+        if (end.wrapping_sub(next) as i32) > 0 {
+            d.next_seq = Some(end);
+        }
+    }
+
     /// Build the record for a collecting flow, releasing its buffers.
     fn ship(
         key: &FlowKey,
@@ -416,7 +494,11 @@ impl FlowTable {
         let seq = flow.seq?;
         let client_dir = flow.client_dir.unwrap_or(0);
         let mut take = |d: &mut Dir, counters: &mut Counters| -> StreamData {
-            let end = if d.handshake_over {
+            // A depth or memory drop also ends collection (`handshake_over`), but the row
+            // must still say the handshake was cut, not that it finished.
+            let end = if d.asm.as_ref().is_some_and(|a| a.is_truncated()) {
+                StreamEnd::Truncated
+            } else if d.handshake_over {
                 StreamEnd::HandshakeDone
             } else {
                 d.end
@@ -482,6 +564,7 @@ impl FlowTable {
         let start = out.len();
         for key in keys.iter() {
             if let Some(mut flow) = self.flows.remove(key) {
+                flow.drop_stashes(&mut self.budget);
                 if flow.phase == Phase::Collecting {
                     if let Some(rec) = Self::ship(key, &mut flow, &mut self.budget, &mut self.stats)
                     {
@@ -754,10 +837,101 @@ mod tests {
     #[test]
     fn flow_entry_stays_small() {
         assert!(
-            std::mem::size_of::<Flow>() <= 160,
+            std::mem::size_of::<Flow>() <= 176,
             "{}",
             std::mem::size_of::<Flow>()
         );
         assert!(std::mem::size_of::<FlowKey>() <= 48);
+    }
+
+    /// A handshake record (type 22) whose first message has type `ty` and `body_len`
+    /// body bytes; the record header claims `record_len`.
+    fn hs_record_len(ty: u8, body_len: usize, record_len: u16) -> Vec<u8> {
+        let mut v = vec![22, 3, 3];
+        v.extend(record_len.to_be_bytes());
+        v.push(ty);
+        v.extend(&(body_len as u32).to_be_bytes()[1..]);
+        v.resize(5 + usize::from(record_len), 0x42);
+        v
+    }
+
+    /// Regression: a direction cut by the depth limit was shipped as `HandshakeDone`
+    /// (the limit also stops collection), so the row read "incomplete" with no
+    /// `server_truncated` anomaly instead of "truncated". Seen on Zeek's
+    /// tls-fragmented-handshake.pcap (a 340 KB Certificate message).
+    #[test]
+    fn depth_limit_is_shipped_as_truncated() {
+        let mut limits = FlowLimits::default();
+        limits.reasm.max_bytes_per_direction = 4096;
+        let mut t = FlowTable::new(limits);
+        let mut out = Vec::new();
+        t.on_segment(&seg(true, 40000, 100, SYN, &[]), 1, &mut out);
+        t.on_segment(&seg(false, 40000, 500, SYN | ACK, &[]), 2, &mut out);
+        // A server flight far larger than the depth: one 16 KiB record (a ServerHello
+        // header, so the flow is recognised as TLS, and a body never completed).
+        let flight = hs_record_len(2, 16380, 16384);
+        let mut seq = 501u32;
+        for (i, chunk) in flight.chunks(1400).enumerate() {
+            t.on_segment(&seg(false, 40000, seq, ACK, chunk), 4 + i as i64, &mut out);
+            seq += chunk.len() as u32;
+        }
+        t.flush_all(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].server.end, StreamEnd::Truncated);
+        assert_eq!(out[0].client.end, StreamEnd::Open);
+        assert!(t.stats().counters.get("reasm.depth_limit") > 0);
+        let hs = crate::tls::analyze(&out[0].client, &out[0].server);
+        assert_eq!(hs.status, crate::tls::model::HandshakeStatus::Truncated);
+    }
+
+    /// The capture side must not cut what the TLS parser is sized to read (the 340 KB
+    /// certificate chain of Zeek's tls-fragmented-handshake.pcap was cut at 256 KiB).
+    #[test]
+    fn default_depth_covers_the_parser_handshake_limit() {
+        assert!(
+            ReasmLimits::default().max_bytes_per_direction
+                >= crate::tls::Limits::default().max_handshake_bytes
+        );
+    }
+
+    /// Regression: in Arkime's socks4-https.pcap the server's flight after the SOCKS
+    /// reply arrived with its second segment first; that segment was seen while the
+    /// direction was still looking for TLS and dropped, so the certificate chain
+    /// became a gap.
+    #[test]
+    fn segment_arriving_before_the_first_record_is_kept() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        t.on_segment(&seg(true, 40000, 100, SYN, &[]), 1, &mut out);
+        t.on_segment(&seg(false, 40000, 500, SYN | ACK, &[]), 2, &mut out);
+        t.on_segment(&seg(true, 40000, 101, ACK, b"CONNECT"), 3, &mut out);
+        t.on_segment(
+            &seg(false, 40000, 501, ACK, b"\x00\x5a\0\0\0\0\0\0"),
+            4,
+            &mut out,
+        );
+        let flight = hs_record_len(2, 300, 304);
+        let (a, b) = flight.split_at(100);
+        t.on_segment(&seg(false, 40000, 509 + 100, ACK, b), 5, &mut out);
+        t.on_segment(&seg(false, 40000, 509, ACK, a), 6, &mut out);
+        t.flush_all(&mut out);
+        assert_eq!(out.len(), 1);
+        let server = &out[0].server;
+        assert!(server.gaps.is_empty(), "{:?}", server.gaps);
+        assert_eq!(server.data, flight);
+        assert_eq!(t.buffered_bytes(), 0);
+    }
+
+    /// Held-back bytes are returned to the budget when a flow is given up as not TLS.
+    #[test]
+    fn stash_is_released_when_the_flow_is_not_tls() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        t.on_segment(&seg(true, 40000, 100, SYN, &[]), 1, &mut out);
+        t.on_segment(&seg(true, 40000, 200, ACK, b"later bytes"), 2, &mut out);
+        assert_eq!(t.buffered_bytes(), 11);
+        t.on_segment(&seg(true, 40000, 101, FIN | ACK, b"GET /"), 3, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(t.buffered_bytes(), 0);
     }
 }
