@@ -157,6 +157,8 @@ struct Dir {
     /// SYN-derived initial sequence number, if seen.
     isn: Option<u32>,
     handshake_over: bool,
+    /// Collecting on a segment too short to recognise; decided on the next bytes.
+    tentative: bool,
     end: StreamEnd,
     data_segments: u8,
     /// Before collecting, with the ISN known: the next in-order sequence number.
@@ -177,6 +179,7 @@ impl Dir {
             scanner: RecordScanner::new(),
             isn: None,
             handshake_over: false,
+            tentative: false,
             end: StreamEnd::Open,
             data_segments: 0,
             next_seq: None,
@@ -385,26 +388,17 @@ impl FlowTable {
         if d.asm.is_none() {
             // Look for the start of TLS at the start of this segment.
             d.data_segments = d.data_segments.saturating_add(1);
-            let start = match sniff(seg.payload) {
-                Sniff::ClientHello => {
-                    if flow.client_dir.is_none() {
-                        flow.client_dir = Some(dir);
-                        flow.client_by = ClientBy::Hello;
-                    }
-                    true
-                }
-                Sniff::ServerHello => {
-                    if flow.client_dir.is_none() {
-                        flow.client_dir = Some(1 - dir);
-                        flow.client_by = ClientBy::Hello;
-                    }
-                    true
-                }
-                // Once the flow is TLS the other side may open with any record (an
-                // alert refusing the hello, say).
-                Sniff::NotTls | Sniff::NeedMore => {
-                    flow.phase == Phase::Collecting && is_record_start(seg.payload)
-                }
+            let found = sniff(seg.payload);
+            // Once the flow is TLS the other side may open with any record (an alert
+            // refusing the hello, say).
+            let other_record = flow.phase == Phase::Collecting && is_record_start(seg.payload);
+            let start = match found {
+                Sniff::ClientHello | Sniff::ServerHello => true,
+                // A segment too short to tell (a hello whose first segment carries
+                // only part of the record header): collect tentatively and decide on
+                // the reassembled bytes.
+                Sniff::NeedMore => true,
+                Sniff::NotTls => other_record,
             };
             if !start {
                 Self::hold_back(d, seg, ts_ns, budget, &mut stats.counters);
@@ -425,13 +419,12 @@ impl FlowTable {
             // plaintext STARTTLS exchange).
             asm.set_isn(seg.seq.wrapping_sub(1), &mut stats.counters);
             d.asm = Some(asm);
-            if flow.phase == Phase::Sniffing {
-                flow.phase = Phase::Collecting;
-                flow.seq = Some(*next_seq);
-                *next_seq += 1;
-                stats.tls_flows += 1;
+            d.tentative = found == Sniff::NeedMore && !other_record;
+            if !d.tentative {
+                Self::recognise(flow, dir, found, next_seq, stats);
             }
         }
+        let d = &mut flow.dirs[dir];
         let Some(asm) = d.asm.as_mut() else { return };
         let counters = &mut stats.counters;
         asm.push(seg.seq, seg.payload, ts_ns, budget, counters);
@@ -443,6 +436,57 @@ impl FlowTable {
                 asm.push(seq, &bytes, ts, budget, counters);
             }
         }
+        if d.tentative {
+            match sniff(asm.contiguous()) {
+                Sniff::NeedMore => return,
+                Sniff::NotTls => {
+                    // Not a hello after all: forget the bytes, keep sniffing.
+                    asm.release_all(budget);
+                    d.asm = None;
+                    d.tentative = false;
+                    return;
+                }
+                found @ (Sniff::ClientHello | Sniff::ServerHello) => {
+                    d.tentative = false;
+                    Self::recognise(flow, dir, found, next_seq, stats);
+                    return Self::scan_direction(&mut flow.dirs[dir], &mut stats.counters);
+                }
+            }
+        }
+        Self::scan_direction(d, counters);
+    }
+
+    /// A direction showed a hello: the flow is TLS (numbered in recognition order), and
+    /// the hello's sender tells the client when no SYN did.
+    fn recognise(
+        flow: &mut Flow,
+        dir: usize,
+        found: Sniff,
+        next_seq: &mut u64,
+        stats: &mut FlowStats,
+    ) {
+        if flow.client_dir.is_none() {
+            match found {
+                Sniff::ClientHello => flow.client_dir = Some(dir),
+                Sniff::ServerHello => flow.client_dir = Some(1 - dir),
+                Sniff::NotTls | Sniff::NeedMore => {}
+            }
+            if flow.client_dir.is_some() {
+                flow.client_by = ClientBy::Hello;
+            }
+        }
+        if flow.phase == Phase::Sniffing {
+            flow.phase = Phase::Collecting;
+            flow.seq = Some(*next_seq);
+            *next_seq += 1;
+            stats.tls_flows += 1;
+        }
+    }
+
+    /// Walk the record headers collected so far; stop collecting once the handshake
+    /// part is over, the framing breaks, or a limit cut the direction.
+    fn scan_direction(d: &mut Dir, counters: &mut Counters) {
+        let Some(asm) = d.asm.as_ref() else { return };
         match d.scanner.scan(asm.contiguous()) {
             ScanState::InHandshake => {}
             ScanState::Done => d.handshake_over = true,
@@ -933,5 +977,44 @@ mod tests {
         t.on_segment(&seg(true, 40000, 101, FIN | ACK, b"GET /"), 3, &mut out);
         assert!(out.is_empty());
         assert_eq!(t.buffered_bytes(), 0);
+    }
+
+    /// Regression: a ClientHello whose first segments carry only part of the record
+    /// header (3 + 2 bytes, testdata/loopback/fragmented-hello.pcap) was never
+    /// recognised, because TLS was looked for one segment at a time.
+    #[test]
+    fn hello_split_inside_the_record_header_is_recognised() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        let ch = hs_record(1, 60);
+        t.on_segment(&seg(true, 50, 100, SYN, &[]), SEC, &mut out);
+        let mut seq = 101;
+        for part in [&ch[..3], &ch[3..5], &ch[5..20], &ch[20..]] {
+            t.on_segment(&seg(true, 50, seq, ACK, part), SEC, &mut out);
+            seq += part.len() as u32;
+        }
+        t.flush_all(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].client.data, ch);
+        assert_eq!(t.stats().tls_flows, 1);
+    }
+
+    /// A short segment that only looks like the start of a record is given up as soon
+    /// as the following bytes say otherwise, and its bytes go back to the budget.
+    #[test]
+    fn tentative_start_that_is_not_tls_is_dropped() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        t.on_segment(&seg(true, 51, 100, SYN, &[]), SEC, &mut out);
+        t.on_segment(&seg(true, 51, 101, ACK, &[0x16, 3]), SEC, &mut out);
+        t.on_segment(
+            &seg(true, 51, 103, ACK, b"plain text, not a record"),
+            SEC,
+            &mut out,
+        );
+        assert_eq!(t.stats().tls_flows, 0);
+        assert_eq!(t.buffered_bytes(), 0);
+        t.flush_all(&mut out);
+        assert!(out.is_empty());
     }
 }
