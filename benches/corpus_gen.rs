@@ -72,7 +72,9 @@ pub fn load_templates(dirs: &[&Path]) -> Vec<Template> {
         let Ok(mut cap) = CaptureFile::open(&f) else {
             continue;
         };
-        let mut conns: HashMap<([u8; 6], [u8; 6]), (Vec<TPacket>, [u8; 6])> = HashMap::new();
+        // Connection (lower, higher endpoint) -> its packets and its first sender.
+        type Endpoint = [u8; 6];
+        let mut conns: HashMap<(Endpoint, Endpoint), (Vec<TPacket>, Endpoint)> = HashMap::new();
         let mut order = Vec::new();
         let mut t0 = None;
         while let Some(Ok(p)) = cap.next_packet() {
