@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use tlstap::certs::chain::TrustStore;
 use tlstap::decode::DecoderLimits;
 use tlstap::flow::reassembly::ReasmLimits;
 use tlstap::flow::table::FlowLimits;
@@ -65,6 +66,10 @@ struct ReadArgs {
     /// Print every counter in the summary, including zero-impact ones.
     #[arg(short, long)]
     verbose: bool,
+    /// PEM file of extra trusted roots (an organisation's private CAs), added to the
+    /// Mozilla root set for `validation_status`. Repeatable.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Vec<PathBuf>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -134,6 +139,13 @@ fn cmd_read(args: ReadArgs) -> ExitCode {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
+    let mut trust = TrustStore::mozilla();
+    for f in &args.ca_file {
+        if let Err(e) = trust.add_pem_file(f) {
+            eprintln!("tlstap: error: --ca-file {e}");
+            return ExitCode::from(2);
+        }
+    }
     let cfg = RunConfig {
         inputs,
         threads,
@@ -145,6 +157,7 @@ fn cmd_read(args: ReadArgs) -> ExitCode {
             ..OutputConfig::default()
         },
         max_cert_cache: 1_000_000,
+        trust,
     };
     let progress = Progress::new(!args.quiet);
     let report = match run_batch(&cfg, &progress) {
