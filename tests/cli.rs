@@ -367,3 +367,172 @@ fn pppoe_capture_yields_its_handshake() {
         .clone();
     assert!(ver.iter().any(|v| v.is_some()));
 }
+
+/// `(file, validation_status, sni_matches_cert, findings)` of every loopback row, in
+/// output order, with the given extra `read` arguments.
+fn loopback_verdicts(extra: &[&str]) -> Vec<(String, Option<String>, Option<bool>, Vec<String>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut args = vec!["read", "-q", "-j", "2", "--out", out.to_str().unwrap()];
+    let data = testdata("loopback");
+    args.push(data.to_str().unwrap());
+    args.extend_from_slice(extra);
+    let o = tlstap(&args);
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    let hs = read_parquet(&out.join("handshakes.parquet"));
+    let files = col_strings(&hs, "source_file");
+    let status = col_strings(&hs, "validation_status");
+    let sni_ok = hs.column_by_name("sni_matches_cert").unwrap().as_boolean();
+    let findings = hs.column_by_name("findings").unwrap().as_list::<i32>();
+    (0..hs.num_rows())
+        .map(|i| {
+            let name = files[i].clone().unwrap();
+            let name = Path::new(&name).file_stem().unwrap().to_string_lossy();
+            let f = findings.value(i);
+            let f = f.as_string::<i32>();
+            (
+                name.into_owned(),
+                status[i].clone(),
+                (!sni_ok.is_null(i)).then(|| sni_ok.value(i)),
+                (0..f.len()).map(|j| f.value(j).to_owned()).collect(),
+            )
+        })
+        .collect()
+}
+
+/// Each loopback capture does one weak thing; with the test CAs trusted, exactly that
+/// thing (and nothing else) must be found.
+#[test]
+fn findings_on_real_handshakes_are_exact() {
+    let ca = testdata("loopback/ca.pem");
+    let ca2 = testdata("loopback/ca-findings.pem");
+    let got = loopback_verdicts(&[
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "--ca-file",
+        ca2.to_str().unwrap(),
+    ]);
+    type Want = (
+        &'static str,
+        Option<&'static str>,
+        Option<bool>,
+        &'static [&'static str],
+    );
+    let want: &[Want] = &[
+        ("curl-tls13", None, None, &[]),
+        // The capture holds only the proxy-to-server leg and no ClientHello is read.
+        ("fragmented-hello", None, None, &[]),
+        (
+            "gnutls-3des",
+            Some("ok"),
+            Some(true),
+            &["weak_cipher", "no_forward_secrecy"],
+        ),
+        (
+            "gnutls-rc4",
+            Some("ok"),
+            Some(true),
+            &["weak_cipher", "no_forward_secrecy"],
+        ),
+        ("gnutls-tls13", None, None, &[]),
+        ("ipv6-tls13", None, None, &[]),
+        ("openssl-alert", None, None, &[]),
+        ("openssl-dhe1024", Some("ok"), Some(true), &["weak_key"]),
+        (
+            "openssl-expired",
+            Some("expired"),
+            Some(true),
+            &["cert_expired"],
+        ),
+        ("openssl-fallback-scsv", None, None, &["fallback_scsv"]),
+        ("openssl-hrr", None, None, &[]),
+        ("openssl-mtls", Some("ok"), Some(true), &[]),
+        ("openssl-no-sni", Some("ok"), None, &["missing_sni"]),
+        ("openssl-resume", Some("ok"), Some(true), &[]),
+        // The resumed connection sends no certificate.
+        ("openssl-resume", None, None, &[]),
+        ("openssl-rsa1024", Some("ok"), Some(true), &["weak_key"]),
+        (
+            "openssl-selfsigned",
+            Some("self_signed"),
+            Some(true),
+            &["self_signed_cert"],
+        ),
+        (
+            "openssl-sha1-leaf",
+            Some("ok"),
+            Some(true),
+            &["weak_signature"],
+        ),
+        (
+            "openssl-sni-mismatch",
+            Some("name_mismatch"),
+            Some(false),
+            &["sni_mismatch"],
+        ),
+        (
+            "openssl-tls10",
+            Some("ok"),
+            Some(true),
+            &["deprecated_protocol"],
+        ),
+        ("openssl-tls12-ecdhe", Some("ok"), Some(true), &[]),
+        (
+            "openssl-tls12-rsa-kx",
+            Some("ok"),
+            Some(true),
+            &["no_forward_secrecy"],
+        ),
+        // The server random ends in DOWNGRD\x01, but the client only offered TLS 1.2.
+        ("openssl-tls12-sentinel", Some("ok"), Some(true), &[]),
+        ("openssl-tls13", None, None, &[]),
+        ("python-tls12", Some("ok"), Some(true), &[]),
+    ];
+    let want: Vec<_> = want
+        .iter()
+        .map(|(f, s, m, c)| {
+            (
+                f.to_string(),
+                s.map(str::to_string),
+                *m,
+                c.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+}
+
+/// Without the private CA, every readable chain is untrusted, and says why.
+#[test]
+fn private_ca_chains_are_untrusted_without_ca_file() {
+    for (file, status, _, findings) in loopback_verdicts(&[]) {
+        let Some(status) = status else { continue };
+        let (want_status, want_code) = if file == "openssl-selfsigned" {
+            ("self_signed", "self_signed_cert")
+        } else {
+            ("unknown_issuer", "untrusted_chain")
+        };
+        assert_eq!(status, want_status, "{file}");
+        assert!(
+            findings.iter().any(|f| f == want_code),
+            "{file}: {findings:?}"
+        );
+    }
+}
+
+#[test]
+fn unreadable_ca_file_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.pem");
+    std::fs::write(&bad, "not a certificate\n").unwrap();
+    let o = tlstap(&[
+        "read",
+        testdata("loopback/openssl-tls13.pcap").to_str().unwrap(),
+        "--out",
+        "-",
+        "--ca-file",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(&o));
+    assert!(stderr(&o).contains("bad.pem"), "{}", stderr(&o));
+}
