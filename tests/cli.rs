@@ -368,9 +368,11 @@ fn pppoe_capture_yields_its_handshake() {
     assert!(ver.iter().any(|v| v.is_some()));
 }
 
-/// `(file, validation_status, sni_matches_cert, findings)` of every loopback row, in
-/// output order, with the given extra `read` arguments.
-fn loopback_verdicts(extra: &[&str]) -> Vec<(String, Option<String>, Option<bool>, Vec<String>)> {
+/// `(file, validation_status, sni_matches_cert, findings)` of one row.
+type RowVerdict = (String, Option<String>, Option<bool>, Vec<String>);
+
+/// [`RowVerdict`] of every loopback row, in output order, with extra `read` arguments.
+fn loopback_verdicts(extra: &[&str]) -> Vec<RowVerdict> {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let mut args = vec!["read", "-q", "-j", "2", "--out", out.to_str().unwrap()];
