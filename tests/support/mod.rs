@@ -22,6 +22,9 @@ pub fn corpus_root() -> Option<PathBuf> {
             p.display()
         );
     }
-    eprintln!("note: corpus not found at {}; skipping corpus tests", p.display());
+    eprintln!(
+        "note: corpus not found at {}; skipping corpus tests",
+        p.display()
+    );
     None
 }
