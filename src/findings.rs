@@ -47,6 +47,28 @@ pub const ALL: [&str; 14] = [
     INSECURE_RENEGOTIATION,
 ];
 
+/// One line saying what a code means and the threshold behind it (for `tlstap report`;
+/// the README has the standards).
+pub fn describe(code: &str) -> &'static str {
+    match code {
+        DEPRECATED_PROTOCOL => "SSLv2, SSLv3, TLS 1.0 or TLS 1.1 negotiated",
+        WEAK_CIPHER => "NULL, EXPORT, anonymous, RC4, DES or 3DES cipher suite",
+        NO_FORWARD_SECRECY => "static RSA/DH/ECDH or plain PSK key exchange",
+        WEAK_KEY => "RSA/DSA/DH key < 2048 bits or EC key < 224 bits (certificate or key exchange)",
+        WEAK_SIGNATURE => "MD5 or SHA-1 signature on a non-root certificate of the chain",
+        CERT_EXPIRED => "a certificate of the chain had expired at capture time",
+        CERT_NOT_YET_VALID => "a certificate of the chain was not yet valid at capture time",
+        SELF_SIGNED_CERT => "self-signed server certificate that is not a trusted root",
+        UNTRUSTED_CHAIN => "chain does not lead to a trusted root (unknown issuer, incomplete, bad signature)",
+        SNI_MISMATCH => "the server certificate does not name the SNI",
+        MISSING_SNI => "the ClientHello has no server_name",
+        FALLBACK_SCSV => "client sent TLS_FALLBACK_SCSV: a version-fallback retry",
+        DOWNGRADE_SENTINEL => "ServerHello random carries the RFC 8446 downgrade sentinel below the client's best version",
+        INSECURE_RENEGOTIATION => "no RFC 5746 renegotiation_info from both sides (TLS <= 1.2)",
+        _ => "",
+    }
+}
+
 /// RSA, DSA and finite-field DH below this many bits give less than 112-bit security
 /// (NIST SP 800-57 Part 1 rev. 5 table 2; SP 800-131A rev. 2; CA/B Forum BR 6.1.5).
 pub const MIN_RSA_DH_BITS: u32 = 2048;
@@ -208,6 +230,13 @@ mod tests {
             }),
             version: Some(0x0303),
             ..HandshakeInfo::default()
+        }
+    }
+
+    #[test]
+    fn every_code_is_described() {
+        for code in ALL {
+            assert!(!describe(code).is_empty(), "{code}");
         }
     }
 

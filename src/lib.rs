@@ -11,6 +11,7 @@
 //! - [`findings`]: short codes for what a security team acts on, per handshake;
 //! - [`row`]: one connection to one output row (the parser pool's work);
 //! - [`output`]: Arrow batches, Parquet / JSON lines writing;
+//! - [`report`]: `tlstap report`, reading an output folder back into a summary;
 //! - [`pipeline`]: threads and channels joining the stages (the only place that knows
 //!   about threads).
 
@@ -21,6 +22,7 @@ pub mod fingerprint;
 pub mod flow;
 pub mod output;
 pub mod pipeline;
+pub mod report;
 pub mod row;
 pub mod source;
 pub mod stats;

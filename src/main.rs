@@ -5,6 +5,8 @@
 //! - 1: some inputs were unreadable or damaged (everything readable is still written);
 //! - 2: usage error (bad flags or arguments);
 //! - 3: fatal error: the output could not be written.
+//!
+//! `report`: 0 done; 1 the folder holds no readable tables; 3 `--html` not written.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,6 +20,7 @@ use tlstap::flow::reassembly::ReasmLimits;
 use tlstap::flow::table::FlowLimits;
 use tlstap::output::{Format, OutputConfig};
 use tlstap::pipeline::{expand_inputs, run_batch, Progress, RunConfig, RunReport};
+use tlstap::report::{self, Summary};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -38,6 +41,25 @@ enum Cmd {
     /// Writes DIR/handshakes.parquet and DIR/certificates.parquet (or .jsonl with
     /// --format jsonl). With --out - handshakes stream to stdout as JSON lines.
     Read(ReadArgs),
+    /// Summarise an output folder for a person: versions, ciphers, top SNIs and JA4s,
+    /// chain validation, every finding with examples, certificates expiring soon.
+    ///
+    /// Reads DIR/handshakes.parquet and DIR/certificates.parquet, or every *.parquet
+    /// under DIR/handshakes/ and DIR/certificates/ (the partitioned live layout).
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug)]
+struct ReportArgs {
+    /// Output folder of `tlstap read` (or of a live capture).
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    /// Also write the report as one self-contained HTML page with charts.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Entries shown per ranked list.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    top: usize,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -118,7 +140,27 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Read(args) => cmd_read(args),
+        Cmd::Report(args) => cmd_report(args),
     }
+}
+
+fn cmd_report(args: ReportArgs) -> ExitCode {
+    let summary = match Summary::load(&args.dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tlstap: error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    print!("{}", report::text::render(&summary, args.top));
+    if let Some(path) = &args.html {
+        if let Err(e) = std::fs::write(path, report::html::render(&summary, args.top)) {
+            eprintln!("tlstap: error: {}: {e}", path.display());
+            return ExitCode::from(3);
+        }
+        eprintln!("tlstap: wrote {}", path.display());
+    }
+    ExitCode::SUCCESS
 }
 
 fn cmd_read(args: ReadArgs) -> ExitCode {

@@ -334,11 +334,14 @@ enum Step {
     },
 }
 
-/// How bad a failure is, to keep the most telling one when every path fails.
+/// How far a failed path got, to keep the most telling one when every path fails: a
+/// sound chain up to a root we do not trust beats a signature that did not verify
+/// (a re-keyed or look-alike CA with the same name as a trusted one), which beats a
+/// chain that stops at a missing issuer.
 fn failure_rank(s: ValidationStatus) -> u8 {
     match s {
-        ValidationStatus::BadSignature => 3,
-        ValidationStatus::UnknownIssuer => 2,
+        ValidationStatus::UnknownIssuer => 3,
+        ValidationStatus::BadSignature => 2,
         ValidationStatus::IncompleteChain => 1,
         _ => 0,
     }
@@ -403,8 +406,9 @@ impl Search<'_, '_> {
             }
         }
         let self_issued = cert.subject().as_raw() == issuer;
-        if self_issued && best != ValidationStatus::BadSignature {
+        if self_issued {
             // A root the store does not hold (or a self-signed leaf): the path ends here.
+            // A trusted root with the same name but another key is not its issuer.
             let status = if path.len() == 1 {
                 match self.verify(cert, cert.public_key()) {
                     SigCheck::Invalid => ValidationStatus::BadSignature,
