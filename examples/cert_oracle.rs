@@ -24,42 +24,9 @@ use std::process::Command;
 use tlstap::certs::validate::verify_signed_by;
 use tlstap::certs::{cert_sha1_hex, cert_sha256_hex, parse_certificate, CertInfo};
 
-/// Field name -> (agree, differ) counts and the list of differences.
-#[derive(Default)]
-struct Tally {
-    fields: BTreeMap<&'static str, (u32, u32)>,
-    diffs: Vec<String>,
-    verbose: bool,
-}
-
-impl Tally {
-    fn check(&mut self, field: &'static str, who: &str, theirs: &str, ours: &str) {
-        let e = self.fields.entry(field).or_default();
-        if theirs == ours {
-            e.0 += 1;
-            if self.verbose {
-                println!("  ok   {field:<14} {who}: {ours}");
-            }
-        } else {
-            e.1 += 1;
-            self.diffs.push(format!(
-                "{field:<14} {who}\n    theirs: {theirs}\n    ours:   {ours}"
-            ));
-        }
-    }
-
-    fn print(&self, title: &str) {
-        println!("\n== {title}: per-field agreement ==");
-        println!("{:<16} {:>6} {:>6}", "field", "agree", "differ");
-        for (f, (a, d)) in &self.fields {
-            println!("{f:<16} {a:>6} {d:>6}");
-        }
-        println!("\n== {title}: differences ({}) ==", self.diffs.len());
-        for d in &self.diffs {
-            println!("{d}");
-        }
-    }
-}
+#[path = "../tests/support/agreement.rs"]
+mod agreement;
+use agreement::Tally;
 
 /// Certificates by SHA-256, with the captures each one came from.
 #[derive(Default)]
@@ -719,14 +686,14 @@ fn main() {
 
     let mut zt = Tally {
         verbose,
-        ..Tally::default()
+        ..Tally::new("Zeek x509.log", &[])
     };
     zeek(&corpus, &pool, &mut zt);
-    zt.print("Zeek x509.log");
+    zt.print();
     let mut at = Tally {
         verbose,
-        ..Tally::default()
+        ..Tally::new("Arkime body.cert[]", &[])
     };
     arkime(&corpus, &pool, &mut at);
-    at.print("Arkime body.cert[]");
+    at.print();
 }

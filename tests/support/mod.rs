@@ -1,6 +1,7 @@
 //! Shared helpers for the conformance tests.
 #![allow(dead_code)]
 
+pub mod agreement;
 pub mod oracles;
 pub mod pcap;
 
