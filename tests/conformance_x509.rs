@@ -12,7 +12,7 @@ mod support;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use support::agreement::{Exception, Tally};
+use support::agreement::{arkime_certs, arkime_fields, opt, Exception, Tally};
 use support::oracles::{zeek_unescape, zeek_x509_expectations, Field};
 use tlstap::certs::CertInfo;
 use tlstap::decode::DecoderLimits;
@@ -161,10 +161,6 @@ impl Pool {
     }
 }
 
-fn opt<T: ToString>(v: Option<T>) -> String {
-    v.map(|x| x.to_string()).unwrap_or_default()
-}
-
 fn field_str(f: &Field<String>) -> String {
     f.value().map(|s| zeek_unescape(s)).unwrap_or_default()
 }
@@ -218,21 +214,17 @@ fn zeek(corpus: &Path, t: &mut Tally) {
             continue;
         }
         let who = fp.get(..16).unwrap_or(fp).to_string();
-        let Some(c) = pool.by_sha256.get(fp) else {
+        let where_ = || {
             let traces: Vec<String> = test
                 .traces
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect();
-            let no = format!("no ({}: {})", test.test, traces.join(" "));
-            t.check("reported", &who, "yes", &no);
+            format!("{}: {}", test.test, traces.join(" "))
+        };
+        let Some(c) = reported_and_parsed(t, &who, pool.by_sha256.get(fp), where_) else {
             continue;
         };
-        t.check("reported", &who, "yes", "yes");
-        t.check("parse", &who, "", c.parse_error.as_deref().unwrap_or(""));
-        if c.parse_error.is_some() {
-            continue;
-        }
         let fields: [(&'static str, String, String); 18] = [
             ("version", opt(row.version.value()), opt(c.version)),
             ("serial", field_str(&row.serial), c.serial.clone()),
@@ -279,128 +271,43 @@ fn zeek(corpus: &Path, t: &mut Tally) {
     }
 }
 
-fn json_strs(v: Option<&serde_json::Value>) -> Vec<String> {
-    v.and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn arkime(corpus: &Path, t: &mut Tally) {
-    let dir = corpus.join("arkime/tests/pcap");
-    let mut tests: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("arkime tests")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "test"))
-        .collect();
-    tests.sort();
-    let mut seen = BTreeSet::new();
-    for test in tests {
-        let Ok(text) = std::fs::read_to_string(&test) else {
+    let mut pools: HashMap<PathBuf, Pool> = HashMap::new();
+    for e in arkime_certs(corpus) {
+        let pool = pools.entry(e.test.clone()).or_insert_with(|| {
+            let mut p = Pool::default();
+            p.read(&e.test.with_extension("pcap"));
+            p
+        });
+        let who = e.sha1.get(..16).unwrap_or(&e.sha1).to_string();
+        let found = pool
+            .sha1_to_sha256
+            .get(&e.sha1)
+            .and_then(|s| pool.by_sha256.get(s));
+        let Some(c) = reported_and_parsed(t, &who, found, || e.test.display().to_string()) else {
             continue;
         };
-        let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
-            continue;
-        };
-        let mut pool = None;
-        let sessions = json.get("sessions3").and_then(|s| s.as_array());
-        for s in sessions.into_iter().flatten() {
-            let body = s.get("body").unwrap_or(s);
-            let certs = body.get("cert").and_then(|c| c.as_array());
-            for cert in certs.into_iter().flatten() {
-                let sha1 = cert
-                    .get("hash")
-                    .and_then(|h| h.as_str())
-                    .unwrap_or("")
-                    .replace(':', "");
-                if !seen.insert(sha1.clone()) {
-                    continue;
-                }
-                let pool = pool.get_or_insert_with(|| {
-                    let mut p = Pool::default();
-                    p.read(&test.with_extension("pcap"));
-                    p
-                });
-                let who = sha1.get(..16).unwrap_or(&sha1).to_string();
-                let Some(c) = pool
-                    .sha1_to_sha256
-                    .get(&sha1)
-                    .and_then(|s| pool.by_sha256.get(s))
-                else {
-                    let no = format!("no ({})", test.display());
-                    t.check("reported", &who, "yes", &no);
-                    continue;
-                };
-                t.check("reported", &who, "yes", "yes");
-                t.check("parse", &who, "", c.parse_error.as_deref().unwrap_or(""));
-                if c.parse_error.is_some() {
-                    continue;
-                }
-                for (field, theirs, ours) in arkime_fields(cert, c) {
-                    t.check(field, &who, &theirs, &ours);
-                }
-            }
+        for (field, theirs, ours) in arkime_fields(&e.cert, c) {
+            t.check(field, &who, &theirs, &ours);
         }
     }
 }
 
-/// `(field, Arkime's value, ours in Arkime's spelling)` for one certificate.
-fn arkime_fields(cert: &serde_json::Value, c: &CertInfo) -> Vec<(&'static str, String, String)> {
-    let their = |k: &str| {
-        cert.get(k)
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .to_string()
+/// Count "reported" and "parse" for one oracle certificate; the certificate when both
+/// hold. `where_` says where the oracle saw it, for the difference message.
+fn reported_and_parsed<'a>(
+    t: &mut Tally,
+    who: &str,
+    found: Option<&'a CertInfo>,
+    where_: impl FnOnce() -> String,
+) -> Option<&'a CertInfo> {
+    let Some(c) = found else {
+        t.check("reported", who, "yes", &format!("no ({})", where_()));
+        return None;
     };
-    // Arkime prints the raw DER integer bytes in lowercase (keeping the 00 sign byte);
-    // we print OpenSSL's magnitude.
-    let serial = their("serial");
-    let ours = c.serial.to_lowercase();
-    let ours_serial = if serial.len() == ours.len() + 2 && serial.starts_with("00") {
-        format!("00{ours}")
-    } else {
-        ours
-    };
-    // Arkime lowercases CNs and lists every one; we keep the most specific.
-    let last = |k: &str| json_strs(cert.get(k)).last().cloned().unwrap_or_default();
-    let lc = |v: &Option<String>| v.as_deref().map(str::to_lowercase).unwrap_or_default();
-    let mut alt: Vec<String> = c.san_dns.iter().map(|s| s.to_lowercase()).collect();
-    alt.extend(c.san_ip.iter().cloned());
-    let ms = |k: &str| opt(cert.get(k).and_then(|v| v.as_i64()));
-    let alg = match c.key_type.as_deref() {
-        Some("rsa") => "rsaEncryption",
-        Some("ec") => "id-ecPublicKey",
-        Some("dsa") => "dsaEncryption",
-        other => other.unwrap_or(""),
-    };
-    vec![
-        ("serial", serial, ours_serial),
-        ("subjectCN", last("subjectCN"), lc(&c.subject_cn)),
-        ("issuerCN", last("issuerCN"), lc(&c.issuer_cn)),
-        (
-            "subjectON",
-            last("subjectON"),
-            opt(c.subject_org.as_deref()),
-        ),
-        ("issuerON", last("issuerON"), opt(c.issuer_org.as_deref())),
-        ("alt", json_strs(cert.get("alt")).join(","), alt.join(",")),
-        (
-            "notBefore",
-            ms("notBefore"),
-            opt(c.not_before_us.map(|u| u / 1000)),
-        ),
-        (
-            "notAfter",
-            ms("notAfter"),
-            opt(c.not_after_us.map(|u| u / 1000)),
-        ),
-        ("publicAlgorithm", their("publicAlgorithm"), alg.to_string()),
-        ("curve", their("curve"), opt(c.curve.as_deref())),
-    ]
+    t.check("reported", who, "yes", "yes");
+    t.check("parse", who, "", c.parse_error.as_deref().unwrap_or(""));
+    c.parse_error.is_none().then_some(c)
 }
 
 #[test]
