@@ -405,22 +405,25 @@ impl Search<'_, '_> {
                 SigCheck::Invalid => best = ValidationStatus::BadSignature,
             }
         }
-        let self_issued = cert.subject().as_raw() == issuer;
-        if self_issued {
-            // A root the store does not hold (or a self-signed leaf): the path ends here.
-            // A trusted root with the same name but another key is not its issuer.
-            let status = if path.len() == 1 {
-                match self.verify(cert, cert.public_key()) {
-                    SigCheck::Invalid => ValidationStatus::BadSignature,
-                    _ => ValidationStatus::SelfSigned,
-                }
-            } else {
-                ValidationStatus::UnknownIssuer
-            };
-            return Step::Failed {
-                status,
-                path: path.clone(),
-            };
+        if cert.subject().as_raw() == issuer {
+            // Self-issued. When its own key verifies it, it is a root the store does not
+            // hold (or a self-signed leaf): the path ends here. A trusted root with the
+            // same name but another key is not its issuer.
+            if self.verify(cert, cert.public_key()) != SigCheck::Invalid {
+                let status = if path.len() == 1 {
+                    ValidationStatus::SelfSigned
+                } else {
+                    ValidationStatus::UnknownIssuer
+                };
+                return Step::Failed {
+                    status,
+                    path: path.clone(),
+                };
+            }
+            // Signed by another key with the same name (a CA and a server sharing one
+            // DN, as MySQL's generated certificates do): look for it among those sent;
+            // when it was not sent this is `incomplete_chain`, as for any missing issuer
+            // (a passive observer cannot tell it from a corrupted self-signature).
         }
         if path.len() >= MAX_PATH_LEN {
             return Step::Failed {
@@ -569,6 +572,60 @@ mod tests {
         assert_eq!(v.status, ValidationStatus::SelfSigned);
         assert_eq!(v.sni_matches, Some(false));
         assert!(v.not_yet_valid);
+    }
+
+    const LEAF: &[u8] = include_bytes!("../../testdata/certs/loopback_leaf.der");
+    const MYSQL_V1: &[u8] = include_bytes!("../../testdata/certs/mysql_v1_server.der");
+
+    fn loopback_ca() -> (TrustStore, Vec<u8>) {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/loopback/ca.pem");
+        let mut store = TrustStore::default();
+        assert_eq!(store.add_pem_file(&path).expect("ca.pem"), 1);
+        let pem = std::fs::read(&path).expect("ca.pem");
+        let der = x509_parser::pem::Pem::iter_from_buffer(&pem)
+            .next()
+            .expect("one PEM block")
+            .expect("PEM")
+            .contents;
+        (store, der)
+    }
+
+    #[test]
+    fn chain_with_an_extra_cert_is_trusted() {
+        let (store, ca) = loopback_ca();
+        let chain = [LEAF.to_vec(), ADDTRUST.to_vec(), ca.clone()];
+        let f = chain_facts(&chain, &store);
+        assert_eq!(f.trust, Trust::Trusted);
+        // The leaf alone: its issuer is a trust anchor, nothing is missing.
+        assert_eq!(chain_facts(&[LEAF.to_vec()], &store).trust, Trust::Trusted);
+        // Time and name are per handshake: 2030 is after the leaf's notAfter (2029).
+        let f = Arc::new(f);
+        let v = verdict(f.clone(), 1_900_000_000, Some("www.tlstap.test"));
+        assert_eq!(
+            (v.status, v.sni_matches),
+            (ValidationStatus::Expired, Some(true))
+        );
+        let v = verdict(f, 1_800_000_000, Some("tlstap.example"));
+        assert_eq!(v.status, ValidationStatus::NameMismatch);
+    }
+
+    #[test]
+    fn untrusted_and_missing_issuers() {
+        let (_, ca) = loopback_ca();
+        let moz = TrustStore::mozilla();
+        let f = chain_facts(&[LEAF.to_vec(), ca], &moz);
+        assert_eq!(f.trust, Trust::Untrusted(ValidationStatus::UnknownIssuer));
+        let f = chain_facts(&[LEAF.to_vec()], &moz);
+        assert_eq!(f.trust, Trust::Untrusted(ValidationStatus::IncompleteChain));
+    }
+
+    /// Regression: a v1 certificate with the same DN as the CA that signed it (MySQL's
+    /// generated certificates) was called `bad_signature` (its own key does not verify it).
+    #[test]
+    fn same_dn_as_unsent_issuer_is_incomplete_chain() {
+        let f = chain_facts(&[MYSQL_V1.to_vec()], &TrustStore::mozilla());
+        assert_eq!(f.trust, Trust::Untrusted(ValidationStatus::IncompleteChain));
     }
 
     #[test]
