@@ -431,6 +431,18 @@ fn findings_on_real_handshakes_are_exact() {
             &["weak_cipher", "no_forward_secrecy"],
         ),
         (
+            "gnutls-insecure-reneg",
+            Some("ok"),
+            Some(true),
+            &["insecure_renegotiation"],
+        ),
+        (
+            "gnutls-null",
+            Some("ok"),
+            Some(true),
+            &["weak_cipher", "no_forward_secrecy"],
+        ),
+        (
             "gnutls-rc4",
             Some("ok"),
             Some(true),
@@ -450,6 +462,12 @@ fn findings_on_real_handshakes_are_exact() {
         ("openssl-hrr", None, None, &[]),
         ("openssl-mtls", Some("ok"), Some(true), &[]),
         ("openssl-no-sni", Some("ok"), None, &["missing_sni"]),
+        (
+            "openssl-not-yet-valid",
+            Some("not_yet_valid"),
+            Some(true),
+            &["cert_not_yet_valid"],
+        ),
         ("openssl-resume", Some("ok"), Some(true), &[]),
         // The resumed connection sends no certificate.
         ("openssl-resume", None, None, &[]),
@@ -551,8 +569,11 @@ fn same_name_other_key_root_is_unknown_issuer() {
         .filter_map(|(f, s, _, _)| Some((f, s?)))
         .collect();
     for (file, status) in &statuses {
-        const FINDINGS_SET: [&str; 7] = [
+        const FINDINGS_SET: [&str; 10] = [
             "gnutls-3des",
+            "gnutls-insecure-reneg",
+            "gnutls-null",
+            "openssl-not-yet-valid",
             "gnutls-rc4",
             "openssl-dhe1024",
             "openssl-no-sni",
@@ -598,11 +619,11 @@ fn report_summarises_flat_and_partitioned_layouts() {
     assert!(o.status.success(), "stderr: {}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     for want in [
-        "25 handshakes",
+        "28 handshakes",
         "TLSv1.2",
         "TLS_RSA_WITH_RC4_128_SHA",
         "tlstap.test",
-        "weak_cipher                    2",
+        "weak_cipher                    3",
         "fallback_scsv                  1",
         "e.g. other.example 127.0.0.1:44406 (openssl-sni-mismatch.pcap)",
         "expiring within 30 days of the latest packet (2026-11-22",

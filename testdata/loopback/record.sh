@@ -107,6 +107,14 @@ q openssl ca -batch -notext -config ca.cnf -cert ca.pem -keyfile ca.key \
     -in expired.csr -out expired.pem -extfile expired.ext \
     -startdate 20200101000000Z -enddate 20210101000000Z
 
+# not yet valid: same route, dates in the future
+printf '%b\n' "$SRV_EXT\nsubjectAltName=DNS:future.tlstap.test" > future.ext
+q openssl req -new -newkey rsa:2048 -nodes -keyout future.key -out future.csr \
+    -subj "/O=tlstap test/CN=future.tlstap.test"
+q openssl ca -batch -notext -config ca.cnf -cert ca.pem -keyfile ca.key \
+    -in future.csr -out future.pem -extfile future.ext \
+    -startdate 20350101000000Z -enddate 20360101000000Z
+
 # self-signed
 q openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 365 \
     -keyout selfsigned.key -out selfsigned.pem \
@@ -437,6 +445,13 @@ run_ossl openssl-sni-mismatch "${CHAIN[@]}" -tls1_2 -- -tls1_2 -servername other
 run_ossl openssl-sha1-leaf -cert sha1.pem -key sha1.key -cert_chain ca.pem -tls1_2 \
     -cipher 'DEFAULT@SECLEVEL=0' -- \
     -tls1_2 -servername sha1.tlstap.test -cipher 'DEFAULT@SECLEVEL=0'
+# Leaf whose validity starts in 2035.
+run_ossl openssl-not-yet-valid -cert future.pem -key future.key -cert_chain ca.pem -tls1_2 -- \
+    -tls1_2 -servername future.tlstap.test
+# No renegotiation_info from either side (RFC 5746 turned off in GnuTLS).
+run_gnutls gnutls-insecure-reneg 'NORMAL:-VERS-ALL:+VERS-TLS1.2:%DISABLE_SAFE_RENEGOTIATION'
+# NULL encryption (TLS_RSA_WITH_NULL_SHA256).
+run_gnutls gnutls-null 'NONE:+VERS-TLS1.2:+NULL:+RSA:+SHA256:+COMP-NULL:+SIGN-ALL:+CTYPE-X509'
 # A TLS 1.2-only client and a TLS 1.3 server: the ServerHello random ends in the
 # RFC 8446 DOWNGRD\x01 sentinel, which is *not* a finding (the client wanted 1.2).
 run_ossl openssl-tls12-sentinel "${CHAIN[@]}" -- -tls1_2 -servername tlstap.test
