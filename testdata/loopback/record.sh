@@ -193,6 +193,81 @@ run_ossl() {
 
 CHAIN=(-cert server.pem -key server.key -cert_chain ca.pem)
 
+# A small Python TCP proxy, two modes.  "frag": writes the first client flight
+# to the server in several small send() calls (TCP_NODELAY + sleeps), then
+# relays everything else unchanged.  "strip": removes supported_versions from
+# the ClientHello (a version-downgrade man in the middle), then relays.
+cat > proxy.py <<'EOF'
+import select, socket, sys, time
+mode, listen_port, server_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def read_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise SystemExit("client closed early")
+        buf += chunk
+    return buf
+def strip_supported_versions(record):
+    # record: 5-byte header, then one ClientHello handshake message
+    body = record[9:]
+    pos = 2 + 32
+    pos += 1 + body[pos]                                  # session id
+    pos += 2 + int.from_bytes(body[pos:pos + 2], "big")   # cipher suites
+    pos += 1 + body[pos]                                  # compression
+    exts, rest = body[pos + 2:], b""
+    while len(exts) >= 4:
+        typ, n = int.from_bytes(exts[:2], "big"), int.from_bytes(exts[2:4], "big")
+        if typ != 43:
+            rest += exts[:4 + n]
+        exts = exts[4 + n:]
+    body = body[:pos] + len(rest).to_bytes(2, "big") + rest
+    hs = record[5:6] + len(body).to_bytes(3, "big") + body
+    return record[:3] + len(hs).to_bytes(2, "big") + hs
+with socket.create_server(("127.0.0.1", listen_port)) as ls:
+    ls.settimeout(15)
+    c, _ = ls.accept()
+    c.settimeout(15)
+    hdr = read_exact(c, 5)
+    assert hdr[0] == 0x16, "first record is not a handshake record"
+    record = hdr + read_exact(c, int.from_bytes(hdr[3:5], "big"))
+    s = socket.create_connection(("127.0.0.1", server_port), timeout=15)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if mode == "strip":
+        s.sendall(strip_supported_versions(record))
+        print("ClientHello relayed without supported_versions")
+    else:
+        # split inside the record header, then inside the handshake header,
+        # then 64-byte pieces
+        cuts, pos = [3, 5, 8], 8
+        while pos + 64 < len(record):
+            pos += 64
+            cuts.append(pos)
+        prev = 0
+        for cut in cuts + [len(record)]:
+            s.sendall(record[prev:cut])
+            prev = cut
+            time.sleep(0.05)
+        print("ClientHello record of %d bytes sent in %d pieces" % (len(record), len(cuts) + 1))
+    socks = [c, s]
+    while True:
+        r, _, _ = select.select(socks, [], [], 15)
+        if not r:
+            break
+        done = False
+        for src in r:
+            dst = s if src is c else c
+            data = src.recv(65536)
+            if not data:
+                done = True
+                break
+            dst.sendall(data)
+        if done:
+            break
+    s.close()
+    c.close()
+EOF
+
 # ---------------------------------------------------------------------------
 # Scenarios
 if want main; then
@@ -348,60 +423,8 @@ wait "$spid" || true
 sed 's/^/   /' "$TMP/$name.client.log" "$TMP/$name.server.log"
 stop_capture
 
-# Fragmented ClientHello: a real openssl s_client ClientHello, relayed by a
-# small Python TCP proxy that writes the first client flight to the server in
-# several small send() calls (TCP_NODELAY + sleeps), then relays everything
-# else unchanged.  Only the proxy<->server leg (the s_server port) is captured.
-cat > frag_proxy.py <<'EOF'
-import select, socket, sys, time
-listen_port, server_port = int(sys.argv[1]), int(sys.argv[2])
-def read_exact(s, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise SystemExit("client closed early")
-        buf += chunk
-    return buf
-with socket.create_server(("127.0.0.1", listen_port)) as ls:
-    ls.settimeout(15)
-    c, _ = ls.accept()
-    c.settimeout(15)
-    hdr = read_exact(c, 5)
-    assert hdr[0] == 0x16, "first record is not a handshake record"
-    record = hdr + read_exact(c, int.from_bytes(hdr[3:5], "big"))
-    s = socket.create_connection(("127.0.0.1", server_port), timeout=15)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    # split inside the record header, then inside the handshake header,
-    # then 64-byte pieces
-    cuts, pos = [3, 5, 8], 8
-    while pos + 64 < len(record):
-        pos += 64
-        cuts.append(pos)
-    prev = 0
-    for cut in cuts + [len(record)]:
-        s.sendall(record[prev:cut])
-        prev = cut
-        time.sleep(0.05)
-    print("ClientHello record of %d bytes sent in %d pieces" % (len(record), len(cuts) + 1))
-    socks = [c, s]
-    while True:
-        r, _, _ = select.select(socks, [], [], 15)
-        if not r:
-            break
-        done = False
-        for src in r:
-            dst = s if src is c else c
-            data = src.recv(65536)
-            if not data:
-                done = True
-                break
-            dst.sendall(data)
-        if done:
-            break
-    s.close()
-    c.close()
-EOF
+# Fragmented ClientHello: a real openssl s_client ClientHello through the proxy
+# in "frag" mode.  Only the proxy<->server leg (the s_server port) is captured.
 next_port
 name=fragmented-hello
 PROXY_PORT=$((PORT + 100))
@@ -410,7 +433,7 @@ start_capture "$name" "$PORT"
 timeout 20 openssl s_server -accept "127.0.0.1:$PORT" -naccept 1 -rev \
     "${CHAIN[@]}" > "$TMP/$name.server.log" 2>&1 &
 spid=$!
-timeout 20 python3 frag_proxy.py "$PROXY_PORT" "$PORT" > "$TMP/$name.proxy.log" 2>&1 &
+timeout 20 python3 proxy.py frag "$PROXY_PORT" "$PORT" > "$TMP/$name.proxy.log" 2>&1 &
 ppid_=$!
 wait_listen "$PORT"
 wait_listen "$PROXY_PORT"
@@ -452,6 +475,28 @@ run_ossl openssl-not-yet-valid -cert future.pem -key future.key -cert_chain ca.p
 run_gnutls gnutls-insecure-reneg 'NORMAL:-VERS-ALL:+VERS-TLS1.2:%DISABLE_SAFE_RENEGOTIATION'
 # NULL encryption (TLS_RSA_WITH_NULL_SHA256).
 run_gnutls gnutls-null 'NONE:+VERS-TLS1.2:+NULL:+RSA:+SHA256:+COMP-NULL:+SIGN-ALL:+CTYPE-X509'
+# A downgrade man in the middle: the proxy strips supported_versions from a TLS
+# 1.3 client's hello, the TLS 1.3 server answers TLS 1.2 with the DOWNGRD\x01
+# sentinel, and the client aborts (illegal_parameter).  The client<->proxy leg
+# is captured: the hello offering TLS 1.3 and the sentinel in one connection.
+next_port
+name=openssl-downgrade-mitm
+PROXY_PORT=$((PORT + 100))
+echo "== $name (proxy port $PROXY_PORT captured, server port $PORT)"
+start_capture "$name" "$PROXY_PORT"
+timeout 20 openssl s_server -accept "127.0.0.1:$PORT" -naccept 1 -rev \
+    "${CHAIN[@]}" > "$TMP/$name.server.log" 2>&1 &
+spid=$!
+timeout 20 python3 proxy.py strip "$PROXY_PORT" "$PORT" > "$TMP/$name.proxy.log" 2>&1 &
+ppid_=$!
+wait_listen "$PORT"
+wait_listen "$PROXY_PORT"
+ossl_client "$name.client.log" -connect "127.0.0.1:$PROXY_PORT" -servername tlstap.test
+wait "$ppid_" || true
+kill "$spid" 2>/dev/null || true
+wait "$spid" 2>/dev/null || true
+stop_capture
+
 # A TLS 1.2-only client and a TLS 1.3 server: the ServerHello random ends in the
 # RFC 8446 DOWNGRD\x01 sentinel, which is *not* a finding (the client wanted 1.2).
 run_ossl openssl-tls12-sentinel "${CHAIN[@]}" -- -tls1_2 -servername tlstap.test
