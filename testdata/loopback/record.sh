@@ -100,20 +100,18 @@ unique_subject = no
 organizationName = optional
 commonName = supplied
 EOF
-printf '%b\n' "$SRV_EXT\nsubjectAltName=DNS:expired.tlstap.test" > expired.ext
-q openssl req -new -newkey rsa:2048 -nodes -keyout expired.key -out expired.csr \
-    -subj "/O=tlstap test/CN=expired.tlstap.test"
-q openssl ca -batch -notext -config ca.cnf -cert ca.pem -keyfile ca.key \
-    -in expired.csr -out expired.pem -extfile expired.ext \
-    -startdate 20200101000000Z -enddate 20210101000000Z
-
-# not yet valid: same route, dates in the future
-printf '%b\n' "$SRV_EXT\nsubjectAltName=DNS:future.tlstap.test" > future.ext
-q openssl req -new -newkey rsa:2048 -nodes -keyout future.key -out future.csr \
-    -subj "/O=tlstap test/CN=future.tlstap.test"
-q openssl ca -batch -notext -config ca.cnf -cert ca.pem -keyfile ca.key \
-    -in future.csr -out future.pem -extfile future.ext \
-    -startdate 20350101000000Z -enddate 20360101000000Z
+# issue_dated NAME START END -> NAME.key NAME.pem for NAME.tlstap.test, valid START..END
+issue_dated() {
+    local name=$1
+    printf '%b\n' "$SRV_EXT\nsubjectAltName=DNS:$name.tlstap.test" > "$name.ext"
+    q openssl req -new -newkey rsa:2048 -nodes -keyout "$name.key" -out "$name.csr" \
+        -subj "/O=tlstap test/CN=$name.tlstap.test"
+    q openssl ca -batch -notext -config ca.cnf -cert ca.pem -keyfile ca.key \
+        -in "$name.csr" -out "$name.pem" -extfile "$name.ext" \
+        -startdate "$2" -enddate "$3"
+}
+issue_dated expired 20200101000000Z 20210101000000Z
+issue_dated future 20350101000000Z 20360101000000Z   # not yet valid
 
 # self-signed
 q openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 365 \
@@ -267,6 +265,33 @@ with socket.create_server(("127.0.0.1", listen_port)) as ls:
     s.close()
     c.close()
 EOF
+
+# run_proxied NAME MODE LEG CLIENT_ARGS... : openssl s_client -> proxy.py MODE ->
+# openssl s_server; LEG is the captured side: "server" (proxy<->server, on the
+# server port) or "client" (client<->proxy, on the proxy port).
+run_proxied() {
+    local name=$1 mode=$2 leg=$3; shift 3
+    next_port
+    local proxy_port=$((PORT + 100)) cap_port=$PORT
+    [[ $leg == client ]] && cap_port=$proxy_port
+    echo "== $name (server port $PORT, proxy port $proxy_port, capturing port $cap_port)"
+    start_capture "$name" "$cap_port"
+    timeout 20 openssl s_server -accept "127.0.0.1:$PORT" -naccept 1 -rev \
+        "${CHAIN[@]}" > "$TMP/$name.server.log" 2>&1 &
+    local spid=$!
+    timeout 20 python3 proxy.py "$mode" "$proxy_port" "$PORT" > "$TMP/$name.proxy.log" 2>&1 &
+    local ppid_=$!
+    wait_listen "$PORT"
+    wait_listen "$proxy_port"
+    ossl_client "$name.client.log" -connect "127.0.0.1:$proxy_port" "$@"
+    wait "$ppid_" || true
+    # s_server waits for a client that gave up (strip mode): do not wait for it.
+    sleep 0.3
+    kill "$spid" 2>/dev/null || true
+    wait "$spid" 2>/dev/null || true
+    sed 's/^/   /' "$TMP/$name.proxy.log"
+    stop_capture
+}
 
 # ---------------------------------------------------------------------------
 # Scenarios
@@ -425,24 +450,8 @@ stop_capture
 
 # Fragmented ClientHello: a real openssl s_client ClientHello through the proxy
 # in "frag" mode.  Only the proxy<->server leg (the s_server port) is captured.
-next_port
-name=fragmented-hello
-PROXY_PORT=$((PORT + 100))
-echo "== $name (server port $PORT, proxy port $PROXY_PORT not captured)"
-start_capture "$name" "$PORT"
-timeout 20 openssl s_server -accept "127.0.0.1:$PORT" -naccept 1 -rev \
-    "${CHAIN[@]}" > "$TMP/$name.server.log" 2>&1 &
-spid=$!
-timeout 20 python3 proxy.py frag "$PROXY_PORT" "$PORT" > "$TMP/$name.proxy.log" 2>&1 &
-ppid_=$!
-wait_listen "$PORT"
-wait_listen "$PROXY_PORT"
-ossl_client "$name.client.log" -connect "127.0.0.1:$PROXY_PORT" \
+run_proxied fragmented-hello frag server \
     -servername tlstap.test -alpn h2,http/1.1,spdy/3.1,h3,tlstap-test-protocol
-wait "$ppid_" || true
-wait "$spid" || true
-sed 's/^/   /' "$TMP/$name.proxy.log"
-stop_capture
 fi
 
 # ---------------------------------------------------------------------------
@@ -479,23 +488,7 @@ run_gnutls gnutls-null 'NONE:+VERS-TLS1.2:+NULL:+RSA:+SHA256:+COMP-NULL:+SIGN-AL
 # 1.3 client's hello, the TLS 1.3 server answers TLS 1.2 with the DOWNGRD\x01
 # sentinel, and the client aborts (illegal_parameter).  The client<->proxy leg
 # is captured: the hello offering TLS 1.3 and the sentinel in one connection.
-next_port
-name=openssl-downgrade-mitm
-PROXY_PORT=$((PORT + 100))
-echo "== $name (proxy port $PROXY_PORT captured, server port $PORT)"
-start_capture "$name" "$PROXY_PORT"
-timeout 20 openssl s_server -accept "127.0.0.1:$PORT" -naccept 1 -rev \
-    "${CHAIN[@]}" > "$TMP/$name.server.log" 2>&1 &
-spid=$!
-timeout 20 python3 proxy.py strip "$PROXY_PORT" "$PORT" > "$TMP/$name.proxy.log" 2>&1 &
-ppid_=$!
-wait_listen "$PORT"
-wait_listen "$PROXY_PORT"
-ossl_client "$name.client.log" -connect "127.0.0.1:$PROXY_PORT" -servername tlstap.test
-wait "$ppid_" || true
-kill "$spid" 2>/dev/null || true
-wait "$spid" 2>/dev/null || true
-stop_capture
+run_proxied openssl-downgrade-mitm strip client -servername tlstap.test
 
 # A TLS 1.2-only client and a TLS 1.3 server: the ServerHello random ends in the
 # RFC 8446 DOWNGRD\x01 sentinel, which is *not* a finding (the client wanted 1.2).
