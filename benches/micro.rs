@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use tlstap::certs::chain::{TrustStore, Validator, DEFAULT_CACHE_LIMIT};
 use tlstap::decode::{Decoder, DecoderLimits};
 use tlstap::flow::reassembly::{DirAssembler, MemBudget, ReasmLimits};
 use tlstap::flow::table::{FlowLimits, FlowRecord, FlowTable};
@@ -91,12 +92,13 @@ fn benches(c: &mut Criterion) {
 
     // Rows to Arrow to Parquet, 1024 rows per batch.
     let claims = CertClaims::new(1 << 20);
+    let validator = Validator::new(TrustStore::mozilla(), DEFAULT_CACHE_LIMIT);
     let src: Arc<str> = Arc::from("bench");
     let rows: Vec<_> = (0..1024)
         .map(|i| {
             let mut r = tls12.clone();
             r.seq = i;
-            analyze_flow(r, &src, &claims).row
+            analyze_flow(r, &src, &claims, &validator).row
         })
         .collect();
     let mut g = c.benchmark_group("output");

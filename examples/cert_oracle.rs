@@ -24,42 +24,9 @@ use std::process::Command;
 use tlstap::certs::validate::verify_signed_by;
 use tlstap::certs::{cert_sha1_hex, cert_sha256_hex, parse_certificate, CertInfo};
 
-/// Field name -> (agree, differ) counts and the list of differences.
-#[derive(Default)]
-struct Tally {
-    fields: BTreeMap<&'static str, (u32, u32)>,
-    diffs: Vec<String>,
-    verbose: bool,
-}
-
-impl Tally {
-    fn check(&mut self, field: &'static str, who: &str, theirs: &str, ours: &str) {
-        let e = self.fields.entry(field).or_default();
-        if theirs == ours {
-            e.0 += 1;
-            if self.verbose {
-                println!("  ok   {field:<14} {who}: {ours}");
-            }
-        } else {
-            e.1 += 1;
-            self.diffs.push(format!(
-                "{field:<14} {who}\n    theirs: {theirs}\n    ours:   {ours}"
-            ));
-        }
-    }
-
-    fn print(&self, title: &str) {
-        println!("\n== {title}: per-field agreement ==");
-        println!("{:<16} {:>6} {:>6}", "field", "agree", "differ");
-        for (f, (a, d)) in &self.fields {
-            println!("{f:<16} {a:>6} {d:>6}");
-        }
-        println!("\n== {title}: differences ({}) ==", self.diffs.len());
-        for d in &self.diffs {
-            println!("{d}");
-        }
-    }
-}
+#[path = "../tests/support/cert_tally.rs"]
+mod cert_tally;
+use cert_tally::Tally;
 
 /// Certificates by SHA-256, with the captures each one came from.
 #[derive(Default)]
@@ -501,167 +468,46 @@ fn zeek(corpus: &Path, pool: &Pool, t: &mut Tally) {
     }
 }
 
-fn json_strs(v: Option<&serde_json::Value>) -> Vec<String> {
-    v.and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn arkime(corpus: &Path, pool: &Pool, t: &mut Tally) {
-    let dir = corpus.join("arkime/tests/pcap");
-    let mut tests: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "test"))
-        .collect();
-    tests.sort();
-    let mut seen = BTreeSet::new();
     let mut missing = 0;
-    for test in tests {
-        let Ok(text) = std::fs::read_to_string(&test) else {
-            continue;
-        };
-        let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
-            continue;
-        };
-        let pcap = test.with_extension("pcap");
-        let name = test
+    let entries = cert_tally::arkime_certs(corpus);
+    for e in &entries {
+        let name = e
+            .test
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        for s in json
-            .get("sessions3")
-            .and_then(|s| s.as_array())
-            .into_iter()
-            .flatten()
-        {
-            let body = s.get("body").unwrap_or(s);
-            for cert in body
-                .get("cert")
-                .and_then(|c| c.as_array())
-                .into_iter()
-                .flatten()
-            {
-                let sha1: String = cert
-                    .get("hash")
-                    .and_then(|h| h.as_str())
-                    .unwrap_or("")
-                    .replace(':', "");
-                if !seen.insert(sha1.clone()) {
-                    continue;
-                }
-                let Some(der) = pool.sha1_to_sha256.get(&sha1).and_then(|s| pool.der.get(s)) else {
-                    println!("  missing arkime {name} {sha1}");
-                    missing += 1;
-                    continue;
-                };
-                let in_pcap = pool
-                    .seen_in
-                    .get(&cert_sha256_hex(der))
-                    .is_some_and(|s| s.contains(&pcap));
-                let who = format!(
-                    "{} [{name}{}]",
-                    &sha1[..16],
-                    if in_pcap { "" } else { "; other pcap" }
-                );
-                let c = parse_certificate(der);
-                if let Some(e) = &c.parse_error {
-                    t.check("parse", &who, "ok", &format!("error: {e}"));
-                    continue;
-                }
-                t.check("parse", &who, "ok", "ok");
-                // Arkime: raw DER integer bytes, lowercase (keeps the 00 sign byte).
-                let theirs = cert.get("serial").and_then(|v| v.as_str()).unwrap_or("");
-                let ours_raw = {
-                    let up = c.serial.to_lowercase();
-                    if theirs.len() == up.len() + 2 && theirs.starts_with("00") {
-                        format!("00{up}")
-                    } else {
-                        up
-                    }
-                };
-                t.check("serial", &who, theirs, &ours_raw);
-                let lc =
-                    |v: &Option<String>| v.as_deref().map(str::to_lowercase).unwrap_or_default();
-                let last = |v: Vec<String>| v.last().cloned().unwrap_or_default();
-                // Arkime lowercases CNs and lists them in DER order; we keep the last one.
-                t.check(
-                    "subjectCN",
-                    &who,
-                    &last(json_strs(cert.get("subjectCN"))),
-                    &lc(&c.subject_cn),
-                );
-                t.check(
-                    "issuerCN",
-                    &who,
-                    &last(json_strs(cert.get("issuerCN"))),
-                    &lc(&c.issuer_cn),
-                );
-                // Same for organisation names (Arkime keeps them all, case preserved).
-                t.check(
-                    "subjectON",
-                    &who,
-                    &last(json_strs(cert.get("subjectON"))),
-                    &opt(&c.subject_org),
-                );
-                t.check(
-                    "issuerON",
-                    &who,
-                    &last(json_strs(cert.get("issuerON"))),
-                    &opt(&c.issuer_org),
-                );
-                let mut ours_alt: Vec<String> =
-                    c.san_dns.iter().map(|s| s.to_lowercase()).collect();
-                ours_alt.extend(c.san_ip.iter().cloned());
-                t.check(
-                    "alt",
-                    &who,
-                    &json_strs(cert.get("alt")).join(","),
-                    &ours_alt.join(","),
-                );
-                let ms = |k: &str| {
-                    cert.get(k)
-                        .and_then(|v| v.as_i64())
-                        .map(|v| v.to_string())
-                        .unwrap_or_default()
-                };
-                t.check(
-                    "notBefore",
-                    &who,
-                    &ms("notBefore"),
-                    &opt(&c.not_before_us.map(|u| u / 1000)),
-                );
-                t.check(
-                    "notAfter",
-                    &who,
-                    &ms("notAfter"),
-                    &opt(&c.not_after_us.map(|u| u / 1000)),
-                );
-                let alg = match c.key_type.as_deref() {
-                    Some("rsa") => "rsaEncryption".to_string(),
-                    Some("ec") => "id-ecPublicKey".to_string(),
-                    Some("dsa") => "dsaEncryption".to_string(),
-                    other => other.unwrap_or("").to_string(),
-                };
-                let their_alg = cert
-                    .get("publicAlgorithm")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("");
-                t.check("publicAlgorithm", &who, their_alg, &alg);
-                let their_curve = cert.get("curve").and_then(|v| v.as_str()).unwrap_or("");
-                t.check("curve", &who, their_curve, &opt(&c.curve));
-            }
+        let Some(der) = pool
+            .sha1_to_sha256
+            .get(&e.sha1)
+            .and_then(|s| pool.der.get(s))
+        else {
+            println!("  missing arkime {name} {}", e.sha1);
+            missing += 1;
+            continue;
+        };
+        let in_pcap = pool
+            .seen_in
+            .get(&cert_sha256_hex(der))
+            .is_some_and(|s| s.contains(&e.test.with_extension("pcap")));
+        let who = format!(
+            "{} [{name}{}]",
+            e.sha1.get(..16).unwrap_or(&e.sha1),
+            if in_pcap { "" } else { "; other pcap" }
+        );
+        let c = parse_certificate(der);
+        if let Some(err) = &c.parse_error {
+            t.check("parse", &who, "ok", &format!("error: {err}"));
+            continue;
+        }
+        t.check("parse", &who, "ok", "ok");
+        for (field, theirs, ours) in cert_tally::arkime_fields(&e.cert, &c) {
+            t.check(field, &who, &theirs, &ours);
         }
     }
     println!(
         "Arkime: {} distinct certificates in .test files, {missing} not found",
-        seen.len()
+        entries.len()
     );
 }
 
@@ -719,14 +565,14 @@ fn main() {
 
     let mut zt = Tally {
         verbose,
-        ..Tally::default()
+        ..Tally::new("Zeek x509.log", &[])
     };
     zeek(&corpus, &pool, &mut zt);
-    zt.print("Zeek x509.log");
+    zt.print();
     let mut at = Tally {
         verbose,
-        ..Tally::default()
+        ..Tally::new("Arkime body.cert[]", &[])
     };
     arkime(&corpus, &pool, &mut at);
-    at.print("Arkime body.cert[]");
+    at.print();
 }

@@ -7,18 +7,22 @@
 //! - [`flow`]: the flow table and per-direction TCP reassembly (capture thread);
 //! - [`tls`]: TLS record and handshake parsing into [`tls::model::HandshakeInfo`];
 //! - [`fingerprint`]: JA3/JA3S/JA4 from small parsed-parameter structs;
-//! - [`certs`]: X.509 parsing of the certificates seen;
+//! - [`certs`]: X.509 parsing of the certificates seen, chain validation;
+//! - [`findings`]: short codes for what a security team acts on, per handshake;
 //! - [`row`]: one connection to one output row (the parser pool's work);
 //! - [`output`]: Arrow batches, Parquet / JSON lines writing;
+//! - [`report`]: `tlstap report`, reading an output folder back into a summary;
 //! - [`pipeline`]: threads and channels joining the stages (the only place that knows
 //!   about threads).
 
 pub mod certs;
 pub mod decode;
+pub mod findings;
 pub mod fingerprint;
 pub mod flow;
 pub mod output;
 pub mod pipeline;
+pub mod report;
 pub mod row;
 pub mod source;
 pub mod stats;

@@ -5,6 +5,8 @@
 //! - 1: some inputs were unreadable or damaged (everything readable is still written);
 //! - 2: usage error (bad flags or arguments);
 //! - 3: fatal error: the output could not be written.
+//!
+//! `report`: 0 done; 1 the folder holds no readable tables; 3 `--html` not written.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,11 +14,13 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use tlstap::certs::chain::TrustStore;
 use tlstap::decode::DecoderLimits;
 use tlstap::flow::reassembly::ReasmLimits;
 use tlstap::flow::table::FlowLimits;
 use tlstap::output::{Format, OutputConfig};
 use tlstap::pipeline::{expand_inputs, run_batch, Progress, RunConfig, RunReport};
+use tlstap::report::{self, Summary};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -37,6 +41,25 @@ enum Cmd {
     /// Writes DIR/handshakes.parquet and DIR/certificates.parquet (or .jsonl with
     /// --format jsonl). With --out - handshakes stream to stdout as JSON lines.
     Read(ReadArgs),
+    /// Summarise an output folder for a person: versions, ciphers, top SNIs and JA4s,
+    /// chain validation, every finding with examples, certificates expiring soon.
+    ///
+    /// Reads DIR/handshakes.parquet and DIR/certificates.parquet, or every *.parquet
+    /// under DIR/handshakes/ and DIR/certificates/ (the partitioned live layout).
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug)]
+struct ReportArgs {
+    /// Output folder of `tlstap read` (or of a live capture).
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    /// Also write the report as one self-contained HTML page with charts.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Entries shown per ranked list.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    top: usize,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -65,6 +88,10 @@ struct ReadArgs {
     /// Print every counter in the summary, including zero-impact ones.
     #[arg(short, long)]
     verbose: bool,
+    /// PEM file of extra trusted roots (an organisation's private CAs), added to the
+    /// Mozilla root set for `validation_status`. Repeatable.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Vec<PathBuf>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -113,7 +140,27 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Read(args) => cmd_read(args),
+        Cmd::Report(args) => cmd_report(args),
     }
+}
+
+fn cmd_report(args: ReportArgs) -> ExitCode {
+    let summary = match Summary::load(&args.dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tlstap: error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    print!("{}", report::text::render(&summary, args.top));
+    if let Some(path) = &args.html {
+        if let Err(e) = std::fs::write(path, report::html::render(&summary, args.top)) {
+            eprintln!("tlstap: error: {}: {e}", path.display());
+            return ExitCode::from(3);
+        }
+        eprintln!("tlstap: wrote {}", path.display());
+    }
+    ExitCode::SUCCESS
 }
 
 fn cmd_read(args: ReadArgs) -> ExitCode {
@@ -134,6 +181,13 @@ fn cmd_read(args: ReadArgs) -> ExitCode {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
+    let mut trust = TrustStore::mozilla();
+    for f in &args.ca_file {
+        if let Err(e) = trust.add_pem_file(f) {
+            eprintln!("tlstap: error: --ca-file {e}");
+            return ExitCode::from(2);
+        }
+    }
     let cfg = RunConfig {
         inputs,
         threads,
@@ -145,6 +199,7 @@ fn cmd_read(args: ReadArgs) -> ExitCode {
             ..OutputConfig::default()
         },
         max_cert_cache: 1_000_000,
+        trust,
     };
     let progress = Progress::new(!args.quiet);
     let report = match run_batch(&cfg, &progress) {

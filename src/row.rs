@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use crate::certs::chain::{Validator, Verdict};
 use crate::certs::{cert_sha256_hex, parse_certificate, CertInfo};
 use crate::fingerprint::{self, ClientParams, ServerParams, Transport};
 use crate::flow::community_id::{community_id_v1, PROTO_TCP};
@@ -57,6 +58,10 @@ pub struct HandshakeRow {
     pub client_cert_chain_sha256: Vec<String>,
     /// Stream-level anomalies (gaps, differing overlaps, missing SYN, ...).
     pub anomalies: Vec<&'static str>,
+    /// Server chain validation at packet time; `None` when no chain was readable.
+    pub validation: Option<Verdict>,
+    /// Finding codes ([`crate::findings`]).
+    pub findings: Vec<&'static str>,
 }
 
 /// A certificate seen in a row's chain.
@@ -107,19 +112,24 @@ impl CertClaims {
 
 const NS_PER_US: i64 = 1_000;
 
-/// Parse one connection into its row and certificate sightings.
-pub fn analyze_flow(rec: FlowRecord, source: &Arc<str>, claims: &CertClaims) -> Analyzed {
+/// Parse one connection into its row, its findings and certificate sightings.
+pub fn analyze_flow(
+    rec: FlowRecord,
+    source: &Arc<str>,
+    claims: &CertClaims,
+    validator: &Validator,
+) -> Analyzed {
     let mut hs = crate::tls::analyze(&rec.client, &rec.server);
     let ts_us = rec.first_ts_ns.div_euclid(NS_PER_US);
 
     let mut certs = Vec::new();
-    let hash_chain = |ders: &mut Vec<Vec<u8>>, certs: &mut Vec<CertSighting>| {
+    let hash_chain = |ders: &[Vec<u8>], certs: &mut Vec<CertSighting>| {
         let mut hashes = Vec::with_capacity(ders.len());
-        for der in ders.drain(..) {
-            let sha256 = cert_sha256_hex(&der);
+        for der in ders {
+            let sha256 = cert_sha256_hex(der);
             let info = claims
                 .claim(&sha256)
-                .then(|| Box::new(parse_certificate(&der)));
+                .then(|| Box::new(parse_certificate(der)));
             certs.push(CertSighting {
                 sha256: sha256.clone(),
                 ts_us,
@@ -129,8 +139,18 @@ pub fn analyze_flow(rec: FlowRecord, source: &Arc<str>, claims: &CertClaims) -> 
         }
         hashes
     };
-    let cert_chain_sha256 = hash_chain(&mut hs.server_certs, &mut certs);
-    let client_cert_chain_sha256 = hash_chain(&mut hs.client_certs, &mut certs);
+    let cert_chain_sha256 = hash_chain(&hs.server_certs, &mut certs);
+    let client_cert_chain_sha256 = hash_chain(&hs.client_certs, &mut certs);
+    let sni = hs.client_hello.as_ref().and_then(|c| c.sni.as_deref());
+    let validation = validator.check(
+        &hs.server_certs,
+        &cert_chain_sha256,
+        rec.first_ts_ns.div_euclid(1_000_000_000),
+        sni,
+    );
+    let findings = crate::findings::handshake_findings(&hs, validation.as_ref());
+    hs.server_certs = Vec::new();
+    hs.client_certs = Vec::new();
 
     let fp = fingerprints(&hs);
     let mut anomalies = Vec::new();
@@ -165,6 +185,8 @@ pub fn analyze_flow(rec: FlowRecord, source: &Arc<str>, claims: &CertClaims) -> 
             cert_chain_sha256,
             client_cert_chain_sha256,
             anomalies,
+            validation,
+            findings,
         },
         certs,
     }

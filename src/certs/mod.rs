@@ -29,6 +29,8 @@
 //! [`CertLimits::max_list_entries`] entries (`certs.list_limit` counts the cut). The
 //! certificate size itself is bounded by the TLS layer (a handshake message).
 
+pub mod chain;
+pub mod hostname;
 pub mod names;
 pub mod oids;
 pub mod validate;
@@ -291,7 +293,7 @@ fn first_integer_of_sequence<'a>(params: &Any<'a>) -> Option<&'a [u8]> {
     p.as_slice().ok()
 }
 
-fn fill_key(info: &mut CertInfo, spki: &SubjectPublicKeyInfo<'_>) {
+pub(crate) fn fill_key(info: &mut CertInfo, spki: &SubjectPublicKeyInfo<'_>) {
     let oid = spki.algorithm.algorithm.to_id_string();
     let key_type = oids::key_type_name(&oid);
     let key = &spki.subject_public_key.data;
@@ -364,6 +366,40 @@ fn ip_string(bytes: &[u8]) -> String {
     }
 }
 
+fn push_general_names(
+    info: &mut CertInfo,
+    names: &[GeneralName<'_>],
+    limits: &CertLimits,
+    c: &mut Counters,
+) {
+    for name in names {
+        match name {
+            GeneralName::DNSName(s) => push_limited(&mut info.san_dns, s.to_string(), limits, c),
+            GeneralName::RFC822Name(s) => {
+                push_limited(&mut info.san_email, s.to_string(), limits, c)
+            }
+            GeneralName::URI(s) => push_limited(&mut info.san_uri, s.to_string(), limits, c),
+            GeneralName::IPAddress(b) => push_limited(&mut info.san_ip, ip_string(b), limits, c),
+            _ => {}
+        }
+    }
+}
+
+/// Only the SAN lists of `cert` (default limits), for name checks.
+pub(crate) fn fill_sans(info: &mut CertInfo, cert: &X509Certificate<'_>) {
+    let mut scratch = Counters::new();
+    for ext in cert.tbs_certificate.iter_extensions() {
+        if let ParsedExtension::SubjectAlternativeName(san) = ext.parsed_extension() {
+            push_general_names(
+                info,
+                &san.general_names,
+                &CertLimits::default(),
+                &mut scratch,
+            );
+        }
+    }
+}
+
 const KEY_USAGE_NAMES: [&str; 9] = [
     "digitalSignature",
     "nonRepudiation",
@@ -385,23 +421,7 @@ fn fill_extensions(
     for ext in cert.tbs_certificate.iter_extensions() {
         match ext.parsed_extension() {
             ParsedExtension::SubjectAlternativeName(san) => {
-                for name in &san.general_names {
-                    match name {
-                        GeneralName::DNSName(s) => {
-                            push_limited(&mut info.san_dns, s.to_string(), limits, c)
-                        }
-                        GeneralName::RFC822Name(s) => {
-                            push_limited(&mut info.san_email, s.to_string(), limits, c)
-                        }
-                        GeneralName::URI(s) => {
-                            push_limited(&mut info.san_uri, s.to_string(), limits, c)
-                        }
-                        GeneralName::IPAddress(b) => {
-                            push_limited(&mut info.san_ip, ip_string(b), limits, c)
-                        }
-                        _ => {}
-                    }
-                }
+                push_general_names(info, &san.general_names, limits, c)
             }
             ParsedExtension::BasicConstraints(bc) => {
                 info.is_ca = Some(bc.ca);

@@ -373,6 +373,17 @@ pub fn handshakes_batch(rows: &[HandshakeRow]) -> Result<RecordBatch, ArrowError
         list_str(rows, |r| r.anomalies.as_slice()),
     );
     c.add(
+        "validation_status",
+        true,
+        string(rows, |r| r.validation.as_ref().map(|v| v.status.as_str())),
+    );
+    c.add(
+        "sni_matches_cert",
+        true,
+        bools(rows, |r| r.validation.as_ref().and_then(|v| v.sni_matches)),
+    );
+    c.add("findings", false, list_str(rows, |r| r.findings.as_slice()));
+    c.add(
         "client_hello_ts",
         true,
         ts(rows, |r| {

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
+use crate::certs::chain::{TrustStore, Validator, DEFAULT_CACHE_LIMIT};
 use crate::decode::{Decoder, DecoderLimits};
 use crate::flow::table::{FlowLimits, FlowRecord, FlowTable};
 use crate::output::{Output, OutputConfig, OutputError, OutputSummary};
@@ -48,6 +49,8 @@ pub struct RunConfig {
     pub output: OutputConfig,
     /// Distinct certificates parsed once per run (beyond it, parsed per sighting).
     pub max_cert_cache: usize,
+    /// Roots server chains are validated against (Mozilla's, plus `--ca-file`).
+    pub trust: TrustStore,
 }
 
 /// A problem with one input: it was unreadable, or damaged part-way.
@@ -333,6 +336,7 @@ pub fn run_batch(cfg: &RunConfig, progress: &Progress) -> Result<RunReport, RunE
     let stop = AtomicBool::new(false);
     let next_file = AtomicUsize::new(0);
     let claims = CertClaims::new(cfg.max_cert_cache);
+    let validator = Validator::new(cfg.trust.clone(), DEFAULT_CACHE_LIMIT);
     let sources: Vec<Arc<str>> = files
         .iter()
         .map(|i| Arc::from(i.path.display().to_string()))
@@ -365,13 +369,13 @@ pub fn run_batch(cfg: &RunConfig, progress: &Progress) -> Result<RunReport, RunE
         }
         drop(parse_tx);
         {
-            let (claims, sources, pool) = (&claims, &sources, &pool);
+            let (claims, validator, sources, pool) = (&claims, &validator, &sources, &pool);
             let (rx, tx) = (parse_rx, write_tx);
             s.spawn(move || {
                 pool.scope(|ps| {
                     for _ in 0..threads {
                         let (rx, tx) = (rx.clone(), tx.clone());
-                        ps.spawn(move |_| parse_worker(rx, tx, claims, sources));
+                        ps.spawn(move |_| parse_worker(rx, tx, claims, validator, sources));
                     }
                 });
             });
@@ -390,6 +394,7 @@ fn parse_worker(
     rx: Receiver<ToParse>,
     tx: Sender<ToWrite>,
     claims: &CertClaims,
+    validator: &Validator,
     sources: &[Arc<str>],
 ) {
     for msg in rx {
@@ -399,7 +404,7 @@ fn parse_worker(
                 ToWrite::Rows(
                     file,
                     recs.into_iter()
-                        .map(|r| analyze_flow(r, src, claims))
+                        .map(|r| analyze_flow(r, src, claims, validator))
                         .collect(),
                 )
             }
@@ -504,6 +509,7 @@ pub fn analyze_source<S: PacketSource + ?Sized>(
     let live = LiveCounters::default();
     let stop = AtomicBool::new(false);
     let claims = CertClaims::new(usize::MAX);
+    let validator = Validator::new(TrustStore::mozilla(), DEFAULT_CACHE_LIMIT);
     let source: Arc<str> = Arc::from(name);
     let mut report = RunReport {
         files: 1,
@@ -537,7 +543,7 @@ pub fn analyze_source<S: PacketSource + ?Sized>(
     let mut certs = crate::output::CertTable::default();
     let mut rows = Vec::with_capacity(records.len());
     for rec in records {
-        let a = analyze_flow(rec, &source, &claims);
+        let a = analyze_flow(rec, &source, &claims, &validator);
         for s in a.certs {
             certs.add(s, usize::MAX, &mut report.counters);
         }

@@ -51,9 +51,20 @@ pub fn version_name(v: u16) -> &'static str {
     }
 }
 
+/// SSL 2.0 (RFC 6176), SSL 3.0 (RFC 7568), TLS 1.0 and 1.1 (RFC 8996): prohibited.
+pub fn is_deprecated_version(v: u16) -> bool {
+    matches!(v, 0x0002 | 0x0300 | 0x0301 | 0x0302)
+}
+
+/// A cipher suite's properties (key exchange, authentication, cipher, key size, MAC)
+/// from tls-parser's IANA table: the one place tlstap looks them up.
+pub fn cipher_suite(id: u16) -> Option<&'static tls_parser::TlsCipherSuite> {
+    tls_parser::TlsCipherSuite::from_id(id)
+}
+
 /// IANA name of a cipher suite (`"TLS_AES_128_GCM_SHA256"`), if known.
 pub fn cipher_name(id: u16) -> Option<&'static str> {
-    tls_parser::TlsCipherSuite::from_id(id).map(|c| c.name)
+    cipher_suite(id).map(|c| c.name)
 }
 
 #[cfg(test)]

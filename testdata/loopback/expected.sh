@@ -61,7 +61,7 @@ dump() { # PCAP: one tab-separated line per packet; multi-valued fields joined b
     local f
     for f in "${FIELDS[@]}"; do args+=(-e "$f"); done
     # the captures use high ports (443xx), so tell tshark that they are TLS
-    tshark -n -r "$1" -d 'tcp.port==44300-44500,tls' -Y 'tls' -T fields \
+    tshark -n -r "$1" -d 'tcp.port==44300-44600,tls' -Y 'tls' -T fields \
         -E separator=/t -E aggregator='|' -E occurrence=a "${args[@]}" \
         2> >(grep -v 'Running as user' >&2)
 }

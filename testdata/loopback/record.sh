@@ -4,6 +4,12 @@
 # expected.tsv via expected.sh.
 #
 # Usage:  sudo ./record.sh [OUTDIR]      (default OUTDIR: this script's directory)
+#         sudo TLSTAP_RECORD_SET=findings ./record.sh   (only the findings scenarios)
+#
+# TLSTAP_RECORD_SET: all (default), main (the original captures) or findings (the
+# weak-configuration captures the findings tests use). The CA certificate (public
+# part only) of the recording is kept as ca.pem (all, main) or ca-findings.pem, so
+# tests can pass it to --ca-file.
 #
 # Needs root (tcpdump), and: tcpdump openssl gnutls-bin curl python3 iproute2
 # (ss, ip) tshark.  When `unshare --net` works, the whole recording runs in a
@@ -11,8 +17,11 @@
 # the machine and ports cannot clash; otherwise it uses the host's loopback.
 #
 # Every certificate/key is throwaway and generated into a temp dir that is
-# deleted at the end; only the pcaps are kept.
+# deleted at the end; only the pcaps and the CA certificate are kept.
 set -euo pipefail
+SET="${TLSTAP_RECORD_SET:-all}"
+case "$SET" in all|main|findings) ;; *) echo "unknown TLSTAP_RECORD_SET: $SET" >&2; exit 2;; esac
+want() { [[ $SET == all || $SET == "$1" ]]; }
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="$(cd "${1:-$HERE}" && pwd)"
@@ -20,7 +29,7 @@ OUT="$(cd "${1:-$HERE}" && pwd)"
 # ---------------------------------------------------------------------------
 # Isolate: re-exec inside a fresh network namespace (only "lo" exists there).
 if [[ -z "${TLSTAP_IN_NETNS:-}" ]] && unshare --net true 2>/dev/null; then
-    exec unshare --net env TLSTAP_IN_NETNS=1 bash "${BASH_SOURCE[0]}" "$OUT"
+    exec unshare --net env TLSTAP_IN_NETNS=1 TLSTAP_RECORD_SET="$SET" bash "${BASH_SOURCE[0]}" "$OUT"
 fi
 if [[ -n "${TLSTAP_IN_NETNS:-}" ]]; then
     ip link set lo up
@@ -54,20 +63,23 @@ q openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 \
     -addext "basicConstraints=critical,CA:TRUE" \
     -addext "keyUsage=critical,keyCertSign,cRLSign"
 
-# issue NAME BITS SUBJECT EXTS  -> NAME.key NAME.pem (signed by the CA)
+# issue NAME BITS SUBJECT EXTS [DIGEST] -> NAME.key NAME.pem (signed by the CA)
 issue() {
-    local name=$1 bits=$2 subj=$3 exts=$4
+    local name=$1 bits=$2 subj=$3 exts=$4 md=${5:-sha256}
     printf '%b\n' "$exts" > "$name.ext"
     q openssl req -new -newkey "rsa:$bits" -nodes -keyout "$name.key" \
         -out "$name.csr" -subj "$subj"
     q openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key \
-        -CAcreateserial -sha256 -days 825 -extfile "$name.ext" -out "$name.pem"
+        -CAcreateserial "-$md" -days 825 -extfile "$name.ext" -out "$name.pem"
 }
 SRV_EXT='basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth'
 issue server 2048 "/O=tlstap test/CN=tlstap.test" \
     "$SRV_EXT\nsubjectAltName=DNS:tlstap.test,DNS:*.tlstap.test"
 issue rsa1024 1024 "/O=tlstap test/CN=rsa1024.tlstap.test" \
     "$SRV_EXT\nsubjectAltName=DNS:rsa1024.tlstap.test"
+issue sha1 2048 "/O=tlstap test/CN=sha1.tlstap.test" \
+    "$SRV_EXT\nsubjectAltName=DNS:sha1.tlstap.test" sha1
+q openssl dhparam -out dh1024.pem 1024
 issue client 2048 "/O=tlstap test/CN=tlstap test client" \
     'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth'
 
@@ -88,12 +100,18 @@ unique_subject = no
 organizationName = optional
 commonName = supplied
 EOF
-printf '%b\n' "$SRV_EXT\nsubjectAltName=DNS:expired.tlstap.test" > expired.ext
-q openssl req -new -newkey rsa:2048 -nodes -keyout expired.key -out expired.csr \
-    -subj "/O=tlstap test/CN=expired.tlstap.test"
-q openssl ca -batch -notext -config ca.cnf -cert ca.pem -keyfile ca.key \
-    -in expired.csr -out expired.pem -extfile expired.ext \
-    -startdate 20200101000000Z -enddate 20210101000000Z
+# issue_dated NAME START END -> NAME.key NAME.pem for NAME.tlstap.test, valid START..END
+issue_dated() {
+    local name=$1
+    printf '%b\n' "$SRV_EXT\nsubjectAltName=DNS:$name.tlstap.test" > "$name.ext"
+    q openssl req -new -newkey rsa:2048 -nodes -keyout "$name.key" -out "$name.csr" \
+        -subj "/O=tlstap test/CN=$name.tlstap.test"
+    q openssl ca -batch -notext -config ca.cnf -cert ca.pem -keyfile ca.key \
+        -in "$name.csr" -out "$name.pem" -extfile "$name.ext" \
+        -startdate "$2" -enddate "$3"
+}
+issue_dated expired 20200101000000Z 20210101000000Z
+issue_dated future 20350101000000Z 20360101000000Z   # not yet valid
 
 # self-signed
 q openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 365 \
@@ -173,8 +191,111 @@ run_ossl() {
 
 CHAIN=(-cert server.pem -key server.key -cert_chain ca.pem)
 
+# A small Python TCP proxy, two modes.  "frag": writes the first client flight
+# to the server in several small send() calls (TCP_NODELAY + sleeps), then
+# relays everything else unchanged.  "strip": removes supported_versions from
+# the ClientHello (a version-downgrade man in the middle), then relays.
+cat > proxy.py <<'EOF'
+import select, socket, sys, time
+mode, listen_port, server_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def read_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise SystemExit("client closed early")
+        buf += chunk
+    return buf
+def strip_supported_versions(record):
+    # record: 5-byte header, then one ClientHello handshake message
+    body = record[9:]
+    pos = 2 + 32
+    pos += 1 + body[pos]                                  # session id
+    pos += 2 + int.from_bytes(body[pos:pos + 2], "big")   # cipher suites
+    pos += 1 + body[pos]                                  # compression
+    exts, rest = body[pos + 2:], b""
+    while len(exts) >= 4:
+        typ, n = int.from_bytes(exts[:2], "big"), int.from_bytes(exts[2:4], "big")
+        if typ != 43:
+            rest += exts[:4 + n]
+        exts = exts[4 + n:]
+    body = body[:pos] + len(rest).to_bytes(2, "big") + rest
+    hs = record[5:6] + len(body).to_bytes(3, "big") + body
+    return record[:3] + len(hs).to_bytes(2, "big") + hs
+with socket.create_server(("127.0.0.1", listen_port)) as ls:
+    ls.settimeout(15)
+    c, _ = ls.accept()
+    c.settimeout(15)
+    hdr = read_exact(c, 5)
+    assert hdr[0] == 0x16, "first record is not a handshake record"
+    record = hdr + read_exact(c, int.from_bytes(hdr[3:5], "big"))
+    s = socket.create_connection(("127.0.0.1", server_port), timeout=15)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if mode == "strip":
+        s.sendall(strip_supported_versions(record))
+        print("ClientHello relayed without supported_versions")
+    else:
+        # split inside the record header, then inside the handshake header,
+        # then 64-byte pieces
+        cuts, pos = [3, 5, 8], 8
+        while pos + 64 < len(record):
+            pos += 64
+            cuts.append(pos)
+        prev = 0
+        for cut in cuts + [len(record)]:
+            s.sendall(record[prev:cut])
+            prev = cut
+            time.sleep(0.05)
+        print("ClientHello record of %d bytes sent in %d pieces" % (len(record), len(cuts) + 1))
+    socks = [c, s]
+    while True:
+        r, _, _ = select.select(socks, [], [], 15)
+        if not r:
+            break
+        done = False
+        for src in r:
+            dst = s if src is c else c
+            data = src.recv(65536)
+            if not data:
+                done = True
+                break
+            dst.sendall(data)
+        if done:
+            break
+    s.close()
+    c.close()
+EOF
+
+# run_proxied NAME MODE LEG CLIENT_ARGS... : openssl s_client -> proxy.py MODE ->
+# openssl s_server; LEG is the captured side: "server" (proxy<->server, on the
+# server port) or "client" (client<->proxy, on the proxy port).
+run_proxied() {
+    local name=$1 mode=$2 leg=$3; shift 3
+    next_port
+    local proxy_port=$((PORT + 100)) cap_port=$PORT
+    [[ $leg == client ]] && cap_port=$proxy_port
+    echo "== $name (server port $PORT, proxy port $proxy_port, capturing port $cap_port)"
+    start_capture "$name" "$cap_port"
+    timeout 20 openssl s_server -accept "127.0.0.1:$PORT" -naccept 1 -rev \
+        "${CHAIN[@]}" > "$TMP/$name.server.log" 2>&1 &
+    local spid=$!
+    timeout 20 python3 proxy.py "$mode" "$proxy_port" "$PORT" > "$TMP/$name.proxy.log" 2>&1 &
+    local ppid_=$!
+    wait_listen "$PORT"
+    wait_listen "$proxy_port"
+    ossl_client "$name.client.log" -connect "127.0.0.1:$proxy_port" "$@"
+    wait "$ppid_" || true
+    # s_server waits for a client that gave up (strip mode): do not wait for it.
+    sleep 0.3
+    kill "$spid" 2>/dev/null || true
+    wait "$spid" 2>/dev/null || true
+    sed 's/^/   /' "$TMP/$name.proxy.log"
+    stop_capture
+}
+
 # ---------------------------------------------------------------------------
 # Scenarios
+if want main; then
 run_ossl openssl-tls13 "${CHAIN[@]}" -tls1_3 -alpn http/1.1 -- \
     -tls1_3 -servername tlstap.test -alpn h2,http/1.1
 
@@ -224,8 +345,10 @@ ossl_client "$name.client2.log" -connect "127.0.0.1:$PORT" -tls1_2 \
     -servername tlstap.test -sess_in "$TMP/resume.sess"
 wait "$spid" || true
 stop_capture
+fi
 
 # TLS 1.3 over IPv6 loopback
+if want main; then
 next_port
 name=ipv6-tls13
 echo "== $name (port $PORT)"
@@ -237,29 +360,35 @@ wait_listen "$PORT"
 ossl_client "$name.client.log" -connect "[::1]:$PORT" -tls1_3 -servername tlstap.test
 wait "$spid" || true
 stop_capture
+fi
 
 # GnuTLS server + client, TLS 1.3 only.  gnutls-serv has no bind-address
 # option (it listens on the wildcard address): inside the private netns that
 # is lo only.  It does not exit by itself, so it is stopped after the client.
-next_port
-name=gnutls-tls13
-echo "== $name (port $PORT)"
 cat server.pem ca.pem > server-chain.pem
-start_capture "$name" "$PORT"
-timeout 20 gnutls-serv --echo -p "$PORT" --x509certfile server-chain.pem \
-    --x509keyfile server.key --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.3' \
-    > "$TMP/$name.server.log" 2>&1 &
-spid=$!
-wait_listen "$PORT"
-{ printf '%s\n' "$LINE"; sleep 1; } |
-    timeout 15 gnutls-cli -p "$PORT" --x509cafile ca.pem \
-        --sni-hostname tlstap.test --verify-hostname tlstap.test \
-        --alpn http/1.1 --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.3' 127.0.0.1 \
-        > "$TMP/$name.client.log" 2>&1 || true
-sleep 0.3
-kill "$spid" 2>/dev/null || true
-wait "$spid" 2>/dev/null || true
-stop_capture
+# run_gnutls NAME PRIORITY : one gnutls-serv + gnutls-cli capture, SNI tlstap.test
+run_gnutls() {
+    local name=$1 prio=$2
+    next_port
+    echo "== $name (port $PORT)"
+    start_capture "$name" "$PORT"
+    timeout 20 gnutls-serv --echo -p "$PORT" --x509certfile server-chain.pem \
+        --x509keyfile server.key --priority "$prio" \
+        > "$TMP/$name.server.log" 2>&1 &
+    local spid=$!
+    wait_listen "$PORT"
+    { printf '%s\n' "$LINE"; sleep 1; } |
+        timeout 15 gnutls-cli -p "$PORT" --x509cafile ca.pem \
+            --sni-hostname tlstap.test --verify-hostname tlstap.test \
+            --alpn http/1.1 --priority "$prio" 127.0.0.1 \
+            > "$TMP/$name.client.log" 2>&1 || true
+    sleep 0.3
+    kill "$spid" 2>/dev/null || true
+    wait "$spid" 2>/dev/null || true
+    stop_capture
+}
+if want main; then
+run_gnutls gnutls-tls13 'NORMAL:-VERS-ALL:+VERS-TLS1.3'
 
 # curl against openssl s_server -www (ALPN http/1.1, TLS 1.3)
 next_port
@@ -319,78 +448,59 @@ wait "$spid" || true
 sed 's/^/   /' "$TMP/$name.client.log" "$TMP/$name.server.log"
 stop_capture
 
-# Fragmented ClientHello: a real openssl s_client ClientHello, relayed by a
-# small Python TCP proxy that writes the first client flight to the server in
-# several small send() calls (TCP_NODELAY + sleeps), then relays everything
-# else unchanged.  Only the proxy<->server leg (the s_server port) is captured.
-cat > frag_proxy.py <<'EOF'
-import select, socket, sys, time
-listen_port, server_port = int(sys.argv[1]), int(sys.argv[2])
-def read_exact(s, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise SystemExit("client closed early")
-        buf += chunk
-    return buf
-with socket.create_server(("127.0.0.1", listen_port)) as ls:
-    ls.settimeout(15)
-    c, _ = ls.accept()
-    c.settimeout(15)
-    hdr = read_exact(c, 5)
-    assert hdr[0] == 0x16, "first record is not a handshake record"
-    record = hdr + read_exact(c, int.from_bytes(hdr[3:5], "big"))
-    s = socket.create_connection(("127.0.0.1", server_port), timeout=15)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    # split inside the record header, then inside the handshake header,
-    # then 64-byte pieces
-    cuts, pos = [3, 5, 8], 8
-    while pos + 64 < len(record):
-        pos += 64
-        cuts.append(pos)
-    prev = 0
-    for cut in cuts + [len(record)]:
-        s.sendall(record[prev:cut])
-        prev = cut
-        time.sleep(0.05)
-    print("ClientHello record of %d bytes sent in %d pieces" % (len(record), len(cuts) + 1))
-    socks = [c, s]
-    while True:
-        r, _, _ = select.select(socks, [], [], 15)
-        if not r:
-            break
-        done = False
-        for src in r:
-            dst = s if src is c else c
-            data = src.recv(65536)
-            if not data:
-                done = True
-                break
-            dst.sendall(data)
-        if done:
-            break
-    s.close()
-    c.close()
-EOF
-next_port
-name=fragmented-hello
-PROXY_PORT=$((PORT + 100))
-echo "== $name (server port $PORT, proxy port $PROXY_PORT not captured)"
-start_capture "$name" "$PORT"
-timeout 20 openssl s_server -accept "127.0.0.1:$PORT" -naccept 1 -rev \
-    "${CHAIN[@]}" > "$TMP/$name.server.log" 2>&1 &
-spid=$!
-timeout 20 python3 frag_proxy.py "$PROXY_PORT" "$PORT" > "$TMP/$name.proxy.log" 2>&1 &
-ppid_=$!
-wait_listen "$PORT"
-wait_listen "$PROXY_PORT"
-ossl_client "$name.client.log" -connect "127.0.0.1:$PROXY_PORT" \
+# Fragmented ClientHello: a real openssl s_client ClientHello through the proxy
+# in "frag" mode.  Only the proxy<->server leg (the s_server port) is captured.
+run_proxied fragmented-hello frag server \
     -servername tlstap.test -alpn h2,http/1.1,spdy/3.1,h3,tlstap-test-protocol
-wait "$ppid_" || true
-wait "$spid" || true
-sed 's/^/   /' "$TMP/$name.proxy.log"
-stop_capture
+fi
+
+# ---------------------------------------------------------------------------
+# Findings scenarios: each does one weak thing (see README.md, "findings").
+if want findings; then
+PORT=44400
+# TLS_FALLBACK_SCSV: a TLS 1.2 retry to a TLS 1.3 server, which refuses it with a
+# fatal inappropriate_fallback (86) alert.
+run_ossl openssl-fallback-scsv "${CHAIN[@]}" -- \
+    -tls1_2 -fallback_scsv -servername tlstap.test
+# 3DES and RC4 with RSA key exchange: OpenSSL 3 no longer has them, GnuTLS does.
+run_gnutls gnutls-3des 'NONE:+VERS-TLS1.2:+3DES-CBC:+RSA:+SHA1:+COMP-NULL:+SIGN-ALL:+CTYPE-X509'
+run_gnutls gnutls-rc4 'NONE:+VERS-TLS1.2:+ARCFOUR-128:+RSA:+SHA1:+COMP-NULL:+SIGN-ALL:+CTYPE-X509'
+# DHE with a 1024-bit group.
+run_ossl openssl-dhe1024 "${CHAIN[@]}" -tls1_2 -dhparam dh1024.pem \
+    -cipher 'DHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0' -- \
+    -tls1_2 -servername tlstap.test -cipher 'DHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0'
+# No SNI at all.
+run_ossl openssl-no-sni "${CHAIN[@]}" -tls1_2 -- -tls1_2 -noservername
+# SNI the certificate does not cover.
+run_ossl openssl-sni-mismatch "${CHAIN[@]}" -tls1_2 -- -tls1_2 -servername other.example
+# Leaf signed with SHA-1 (OpenSSL 3 needs security level 0 to load or accept it).
+run_ossl openssl-sha1-leaf -cert sha1.pem -key sha1.key -cert_chain ca.pem -tls1_2 \
+    -cipher 'DEFAULT@SECLEVEL=0' -- \
+    -tls1_2 -servername sha1.tlstap.test -cipher 'DEFAULT@SECLEVEL=0'
+# Leaf whose validity starts in 2035.
+run_ossl openssl-not-yet-valid -cert future.pem -key future.key -cert_chain ca.pem -tls1_2 -- \
+    -tls1_2 -servername future.tlstap.test
+# No renegotiation_info from either side (RFC 5746 turned off in GnuTLS).
+run_gnutls gnutls-insecure-reneg 'NORMAL:-VERS-ALL:+VERS-TLS1.2:%DISABLE_SAFE_RENEGOTIATION'
+# NULL encryption (TLS_RSA_WITH_NULL_SHA256).
+run_gnutls gnutls-null 'NONE:+VERS-TLS1.2:+NULL:+RSA:+SHA256:+COMP-NULL:+SIGN-ALL:+CTYPE-X509'
+# A downgrade man in the middle: the proxy strips supported_versions from a TLS
+# 1.3 client's hello, the TLS 1.3 server answers TLS 1.2 with the DOWNGRD\x01
+# sentinel, and the client aborts (illegal_parameter).  The client<->proxy leg
+# is captured: the hello offering TLS 1.3 and the sentinel in one connection.
+run_proxied openssl-downgrade-mitm strip client -servername tlstap.test
+
+# A TLS 1.2-only client and a TLS 1.3 server: the ServerHello random ends in the
+# RFC 8446 DOWNGRD\x01 sentinel, which is *not* a finding (the client wanted 1.2).
+run_ossl openssl-tls12-sentinel "${CHAIN[@]}" -- -tls1_2 -servername tlstap.test
+fi
+
+case "$SET" in all|main) CA_OUT=ca.pem ;; *) CA_OUT="ca-$SET.pem" ;; esac
+{
+    echo "# The throwaway \"tlstap test CA\" of the $(date -u +%F) recording"
+    echo "# (TLSTAP_RECORD_SET=$SET; public certificate only), for --ca-file tests."
+    openssl x509 -in ca.pem
+} > "$OUT/$CA_OUT"
 
 # ---------------------------------------------------------------------------
 echo "== client-side summaries"

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod agreement;
+pub mod cert_tally;
 pub mod oracles;
 pub mod pcap;
 

@@ -849,11 +849,11 @@ fn zeek_resolved(corpus: &Path, kind: LogKind) -> Result<Vec<ResolvedBaseline>, 
         // The test's own dir plus `<dir>-N` variants that are not another test.
         let mut dirs: Vec<(String, u32)> = vec![(dir.clone(), 1)];
         for d in &variant_dirs {
-            let n = d
+            let variant = d
                 .strip_prefix(&format!("{dir}-"))
                 .filter(|_| !dir_names.contains(d))
                 .and_then(|suffix| suffix.parse::<u32>().ok());
-            if let Some(n) = n {
+            if let Some(n) = variant {
                 dirs.push((d.clone(), n));
             }
         }
@@ -1862,7 +1862,10 @@ mod tests {
 
     /// Minimal reader of the insta YAML snapshots: (stream, sni, ja4) of items with a ja4.
     fn snapshot(capture: &str) -> Vec<(u64, Option<String>, String)> {
-        let p = crate::support::corpus_root().expect("corpus").join(format!(
+        let Some(root) = crate::support::corpus_root() else {
+            return Vec::new();
+        };
+        let p = root.join(format!(
             "ja4/rust/ja4/src/snapshots/ja4__insta@{capture}.snap"
         ));
         let text = fs::read_to_string(p).unwrap();

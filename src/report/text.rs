@@ -1,0 +1,103 @@
+//! The terminal rendering of a [`Summary`]: plain text, bars of `#`, no colour codes
+//! (it is often piped or pasted).
+
+use std::fmt::Write as _;
+
+use super::{format_ts, Counts, Summary, EXPIRY_WINDOW_DAYS};
+use crate::findings::describe;
+
+/// Width of the longest bar, in characters.
+const BAR_WIDTH: u64 = 30;
+
+fn section(out: &mut String, title: &str, counts: &Counts, top: usize) {
+    let _ = writeln!(out, "\n{title}");
+    if counts.is_empty() {
+        let _ = writeln!(out, "  (none)");
+        return;
+    }
+    let max = counts.first().map_or(1, |c| c.1.max(1));
+    let width = counts
+        .iter()
+        .take(top)
+        .map(|c| c.0.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (k, v) in counts.iter().take(top) {
+        let bar = "#".repeat(usize::try_from((v * BAR_WIDTH).div_ceil(max)).unwrap_or(0));
+        let _ = writeln!(out, "  {k:<width$}  {v:>7}  {bar}");
+    }
+    if counts.len() > top {
+        let rest: u64 = counts.iter().skip(top).map(|c| c.1).sum();
+        let _ = writeln!(out, "  ({} more, {rest} handshakes)", counts.len() - top);
+    }
+}
+
+/// The whole report as text; `top` entries per ranked list.
+pub fn render(s: &Summary, top: usize) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "tlstap report: {}", s.dir.display());
+    let span = match (s.first_ts_us, s.last_ts_us) {
+        (Some(a), Some(b)) => format!(", {} to {}", format_ts(a), format_ts(b)),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "  {} handshakes, {} distinct certificates{span}",
+        s.handshakes, s.certificates
+    );
+    section(&mut out, "Handshakes by version", &s.versions, top);
+    section(&mut out, "Handshakes by cipher suite", &s.ciphers, top);
+    section(&mut out, "Top SNIs", &s.snis, top);
+    section(&mut out, "Top JA4 fingerprints", &s.ja4s, top);
+    section(
+        &mut out,
+        "Chain validation (validation_status)",
+        &s.validation,
+        top,
+    );
+
+    let _ = writeln!(out, "\nFindings");
+    if s.findings.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    for f in &s.findings {
+        let _ = writeln!(
+            out,
+            "  {:<24} {:>7}  {}",
+            f.code,
+            f.count,
+            describe(&f.code)
+        );
+        for e in &f.examples {
+            let _ = writeln!(out, "      e.g. {e}");
+        }
+    }
+
+    let _ = writeln!(
+        out,
+        "\nCertificates expired or expiring within {EXPIRY_WINDOW_DAYS} days of the latest packet ({})",
+        s.last_ts_us.map_or("no packets".into(), format_ts)
+    );
+    if s.expiring.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    for e in s.expiring.iter().take(top) {
+        let when = if e.days_left < 0 {
+            format!("expired {} days earlier", -e.days_left)
+        } else {
+            format!("{} days left", e.days_left)
+        };
+        let _ = writeln!(
+            out,
+            "  {}  {:<26} {}  sha256 {}",
+            format_ts(e.not_after_us),
+            when,
+            e.subject,
+            e.sha256.get(..16).unwrap_or(&e.sha256)
+        );
+    }
+    if s.expiring.len() > top {
+        let _ = writeln!(out, "  ({} more)", s.expiring.len() - top);
+    }
+    out
+}
