@@ -1,8 +1,10 @@
 //! `tlstap`: the command line. Builds a configuration, calls the library, prints the
 //! summary and maps the result to an exit code:
 //!
-//! - 0: everything read and written;
+//! - 0: everything read and written (`live`: stopped by SIGINT/SIGTERM, all written);
 //! - 1: some inputs were unreadable or damaged (everything readable is still written);
+//!   `live`: the capture could not start (no such interface, no permission, bad BPF
+//!   filter) or failed while running (what was captured is still written);
 //! - 2: usage error (bad flags or arguments);
 //! - 3: fatal error: the output could not be written.
 //!
@@ -10,7 +12,9 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -18,9 +22,13 @@ use tlstap::certs::chain::TrustStore;
 use tlstap::decode::DecoderLimits;
 use tlstap::flow::reassembly::ReasmLimits;
 use tlstap::flow::table::FlowLimits;
-use tlstap::output::{Format, OutputConfig};
-use tlstap::pipeline::{expand_inputs, run_batch, Progress, RunConfig, RunReport};
+use tlstap::output::{Format, OutputConfig, RotateConfig};
+use tlstap::pipeline::{
+    expand_inputs, run_batch, run_live, LiveRunConfig, LiveRunError, Progress, RunConfig, RunReport,
+};
 use tlstap::report::{self, Summary};
+use tlstap::source::live::list_interfaces;
+use tlstap::source::LiveConfig;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -41,6 +49,17 @@ enum Cmd {
     /// Writes DIR/handshakes.parquet and DIR/certificates.parquet (or .jsonl with
     /// --format jsonl). With --out - handshakes stream to stdout as JSON lines.
     Read(ReadArgs),
+    /// Capture live from a network interface (libpcap) until SIGINT/SIGTERM.
+    ///
+    /// Writes hive-partitioned files, one set per rotation window:
+    /// DIR/{handshakes,certificates,stats}/date=YYYY-MM-DD/hour=HH/<start>-<seq>.parquet.
+    /// Each file appears atomically (written as a hidden .tmp, then renamed). Needs root
+    /// or CAP_NET_RAW + CAP_NET_ADMIN. On SIGINT/SIGTERM it drains what was captured,
+    /// finishes open handshakes, writes the last window and exits 0 (a second SIGINT
+    /// exits at once with code 1).
+    Live(LiveArgs),
+    /// List the interfaces libpcap can capture on.
+    Interfaces,
     /// Summarise an output folder for a person: versions, ciphers, top SNIs and JA4s,
     /// chain validation, every finding with examples, certificates expiring soon.
     ///
@@ -96,6 +115,79 @@ struct ReadArgs {
     limits: LimitArgs,
 }
 
+#[derive(Args, Debug)]
+struct LiveArgs {
+    /// PEM file of extra trusted roots, added to the Mozilla root set for
+    /// `validation_status`. Repeatable.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Vec<PathBuf>,
+    /// Interface to capture on (see `tlstap interfaces`; `any` for all).
+    #[arg(short, long, value_name = "IFACE")]
+    interface: String,
+    /// BPF capture filter, tcpdump syntax (e.g. "tcp port 443").
+    #[arg(long, value_name = "EXPR")]
+    bpf: Option<String>,
+    /// Output folder (hive-partitioned tables below it).
+    #[arg(short, long, value_name = "DIR")]
+    out: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Parquet)]
+    format: FormatArg,
+    /// Close the output files and start new ones this often (wall clock), e.g. 60s, 5m, 1h.
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_duration)]
+    rotate: Duration,
+    /// Also close a window early once it holds this many handshakes (bounds memory).
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    rotate_rows: usize,
+    /// Bytes kept of each packet.
+    #[arg(long, default_value_t = LiveConfig::default().snaplen, value_name = "BYTES")]
+    snaplen: u32,
+    /// Kernel capture buffer, in MiB (absorbs bursts).
+    #[arg(long, default_value_t = LiveConfig::default().buffer_bytes >> 20, value_name = "MIB")]
+    buffer_mib: u32,
+    /// Do not put the interface in promiscuous mode (default: promiscuous, as a SPAN
+    /// port or tap needs).
+    #[arg(long)]
+    no_promisc: bool,
+    /// Immediate mode: packets delivered one by one (lower latency, more CPU). Default:
+    /// kernel batches them, flushed at least every 100 ms.
+    #[arg(long)]
+    immediate: bool,
+    /// Handshake batches queued for the parsers; when full, new ones are dropped and
+    /// counted (live.parse_queue_full) so capture never stalls.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    queue: usize,
+    /// Print a health line on stderr this often (0 to turn it off).
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    stats_interval: Duration,
+    /// Parser threads (default: cores - 1, at least 1).
+    #[arg(short = 'j', long, value_name = "N")]
+    threads: Option<usize>,
+    /// No start line, stats lines or summary.
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// `60`, `60s`, `500ms`, `5m`, `1h`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number with an optional unit (ms, s, m, h)"))?;
+    let ms = match unit {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h)")),
+    };
+    Ok(Duration::from_millis(n.saturating_mul(ms)))
+}
+
 /// Resource limits. Each one, when hit, is counted in the summary by reason.
 #[derive(Args, Debug, Clone)]
 struct LimitArgs {
@@ -141,6 +233,143 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Read(args) => cmd_read(args),
         Cmd::Report(args) => cmd_report(args),
+        Cmd::Live(args) => cmd_live(args),
+        Cmd::Interfaces => cmd_interfaces(),
+    }
+}
+
+/// The Mozilla roots plus each `--ca-file`; a file with no usable certificate is a
+/// usage error (exit 2).
+fn trust_store(files: &[PathBuf]) -> Result<TrustStore, ExitCode> {
+    let mut trust = TrustStore::mozilla();
+    for f in files {
+        if let Err(e) = trust.add_pem_file(f) {
+            eprintln!("tlstap: error: --ca-file {e}");
+            return Err(ExitCode::from(2));
+        }
+    }
+    Ok(trust)
+}
+
+fn cmd_interfaces() -> ExitCode {
+    match list_interfaces() {
+        Ok(list) => {
+            for i in list {
+                let mut flags = Vec::new();
+                if i.up {
+                    flags.push("up");
+                }
+                if i.running {
+                    flags.push("running");
+                }
+                if i.loopback {
+                    flags.push("loopback");
+                }
+                let addrs: Vec<String> = i.addresses.iter().map(|a| a.to_string()).collect();
+                println!(
+                    "{:<16} {:<22} {}{}",
+                    i.name,
+                    flags.join(","),
+                    addrs.join(" "),
+                    i.description
+                        .map(|d| format!("  ({d})"))
+                        .unwrap_or_default()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tlstap: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn cmd_live(args: LiveArgs) -> ExitCode {
+    let started = Instant::now();
+    let shutdown = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Order matters: the first registration exits at once if the flag is already
+        // set, i.e. on the second signal.
+        let registered = signal_hook::flag::register_conditional_shutdown(sig, 1, shutdown.clone())
+            .and_then(|_| signal_hook::flag::register(sig, shutdown.clone()));
+        if let Err(e) = registered {
+            eprintln!("tlstap: error: cannot install signal handlers: {e}");
+            return ExitCode::from(3);
+        }
+    }
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1))
+    });
+    let format = match args.format {
+        FormatArg::Parquet => Format::Parquet,
+        FormatArg::Jsonl => Format::Jsonl,
+    };
+    let cfg = LiveRunConfig {
+        capture: LiveConfig {
+            interface: args.interface.clone(),
+            bpf: args.bpf.clone(),
+            snaplen: args.snaplen,
+            buffer_bytes: args.buffer_mib.saturating_mul(1 << 20),
+            promisc: !args.no_promisc,
+            immediate: args.immediate,
+            ..LiveConfig::default()
+        },
+        rotate: RotateConfig {
+            dir: args.out.clone(),
+            format,
+            every: args.rotate.max(Duration::from_millis(100)),
+            max_rows: args.rotate_rows,
+            batch_rows: OutputConfig::default().batch_rows,
+            max_certificates: OutputConfig::default().max_certificates,
+        },
+        threads: threads.max(1),
+        flow: args.limits.flow_limits(),
+        decoder: DecoderLimits::default(),
+        queue_batches: args.queue,
+        max_cert_cache: 1_000_000,
+        trust: match trust_store(&args.ca_file) {
+            Ok(t) => t,
+            Err(code) => return code,
+        },
+        stats_every: (!args.quiet && !args.stats_interval.is_zero()).then_some(args.stats_interval),
+    };
+    let quiet = args.quiet;
+    let result = run_live(&cfg, shutdown, |src| {
+        if !quiet {
+            eprintln!(
+                "tlstap: capturing on {} (linktype {}, snaplen {}, filter {:?}), \
+                 writing {} every {:?}",
+                args.interface,
+                src.linktype(),
+                args.snaplen,
+                args.bpf.as_deref().unwrap_or(""),
+                args.out.display(),
+                args.rotate
+            );
+        }
+    });
+    let report = match result {
+        Ok(r) => r,
+        Err(LiveRunError::Capture(e)) => {
+            eprintln!("tlstap: error: {e}");
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("tlstap: error: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    for p in &report.problems {
+        eprintln!("tlstap: error: {}: {}", p.path.display(), p.message);
+    }
+    if !quiet {
+        print_summary(&report, started.elapsed().as_secs_f64(), false);
+    }
+    if report.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 
@@ -181,13 +410,10 @@ fn cmd_read(args: ReadArgs) -> ExitCode {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let mut trust = TrustStore::mozilla();
-    for f in &args.ca_file {
-        if let Err(e) = trust.add_pem_file(f) {
-            eprintln!("tlstap: error: --ca-file {e}");
-            return ExitCode::from(2);
-        }
-    }
+    let trust = match trust_store(&args.ca_file) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
     let cfg = RunConfig {
         inputs,
         threads,

@@ -3,14 +3,15 @@
 
 #[path = "support/pcap.rs"]
 mod pcap;
+#[path = "support/table.rs"]
+mod table;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, TimeUnit, UInt16Type};
-use arrow::record_batch::RecordBatch;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use table::{col_strings, read_parquet};
 
 fn testdata(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -23,30 +24,6 @@ fn tlstap(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run tlstap")
-}
-
-fn read_parquet(path: &Path) -> RecordBatch {
-    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let reader = ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap();
-    let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
-    let schema = batches
-        .first()
-        .map(|b| b.schema())
-        .unwrap_or_else(tlstap::output::handshakes_schema);
-    arrow::compute::concat_batches(&schema, &batches).unwrap()
-}
-
-fn col_strings(b: &RecordBatch, name: &str) -> Vec<Option<String>> {
-    let a = b
-        .column_by_name(name)
-        .unwrap_or_else(|| panic!("no column {name}"));
-    let s = a.as_string::<i32>();
-    (0..s.len())
-        .map(|i| (!s.is_null(i)).then(|| s.value(i).to_owned()))
-        .collect()
 }
 
 fn stderr(o: &Output) -> String {

@@ -531,6 +531,89 @@ pub fn certificates_batch(rows: &[CertRow]) -> Result<RecordBatch, ArrowError> {
     c.finish()
 }
 
+/// One `stats` row: the health of a live capture at the close of a rotation window.
+/// Counters are cumulative since the start of the run (so a lost file loses nothing
+/// but resolution); `handshakes` and `certificates` are this window's.
+#[derive(Debug, Clone, Default)]
+pub struct StatsRow {
+    /// Wall-clock bounds of the window, µs since the epoch.
+    pub window_start_us: i64,
+    pub window_end_us: i64,
+    pub interface: String,
+    /// libpcap: accepted by the filter / dropped by the kernel (buffer full) / dropped
+    /// by the interface or driver.
+    pub packets_received: u64,
+    pub packets_dropped_kernel: u64,
+    pub packets_dropped_interface: u64,
+    /// Packets tlstap read and decoded.
+    pub packets_processed: u64,
+    pub bytes_processed: u64,
+    /// Everything tlstap dropped, capped or found malformed, by reason
+    /// (`live.parse_queue_full` is handshakes dropped because the parsers fell behind).
+    pub drops: Vec<(String, u64)>,
+    pub flows_open: u64,
+    pub rss_bytes: u64,
+    pub handshakes: u64,
+    pub certificates: u64,
+    pub handshakes_total: u64,
+}
+
+/// The `stats` table for these rows.
+pub fn stats_batch(rows: &[StatsRow]) -> Result<RecordBatch, ArrowError> {
+    let u64s = |f: fn(&StatsRow) -> u64| -> ArrayRef {
+        Arc::new(UInt64Array::from_iter_values(rows.iter().map(f)))
+    };
+    let mut c = Cols::new();
+    c.add("window_start", false, ts(rows, |r| Some(r.window_start_us)));
+    c.add("window_end", false, ts(rows, |r| Some(r.window_end_us)));
+    c.add(
+        "interface",
+        false,
+        string(rows, |r| Some(r.interface.as_str())),
+    );
+    c.add("packets_received", false, u64s(|r| r.packets_received));
+    c.add(
+        "packets_dropped_kernel",
+        false,
+        u64s(|r| r.packets_dropped_kernel),
+    );
+    c.add(
+        "packets_dropped_interface",
+        false,
+        u64s(|r| r.packets_dropped_interface),
+    );
+    c.add("packets_processed", false, u64s(|r| r.packets_processed));
+    c.add("bytes_processed", false, u64s(|r| r.bytes_processed));
+    let fields = Fields::from(vec![
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("count", DataType::UInt64, false),
+    ]);
+    let mut b = ListBuilder::with_capacity(
+        arrow::array::StructBuilder::from_fields(fields, 0),
+        rows.len(),
+    );
+    for r in rows {
+        let sb = b.values();
+        for (reason, n) in &r.drops {
+            sb.field_builder::<StringBuilder>(0)
+                .expect("field 0 is utf8")
+                .append_value(reason);
+            sb.field_builder::<arrow::array::UInt64Builder>(1)
+                .expect("field 1 is u64")
+                .append_value(*n);
+            sb.append(true);
+        }
+        b.append(true);
+    }
+    c.add("drops", false, Arc::new(b.finish()));
+    c.add("flows_open", false, u64s(|r| r.flows_open));
+    c.add("rss_bytes", false, u64s(|r| r.rss_bytes));
+    c.add("handshakes", false, u64s(|r| r.handshakes));
+    c.add("certificates", false, u64s(|r| r.certificates));
+    c.add("handshakes_total", false, u64s(|r| r.handshakes_total));
+    c.finish()
+}
+
 fn non_empty(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
@@ -545,6 +628,13 @@ pub fn handshakes_schema() -> SchemaRef {
 /// Schema of the `certificates` table.
 pub fn certificates_schema() -> SchemaRef {
     certificates_batch(&[])
+        .expect("empty batch always builds")
+        .schema()
+}
+
+/// Schema of the `stats` table (live capture).
+pub fn stats_schema() -> SchemaRef {
+    stats_batch(&[])
         .expect("empty batch always builds")
         .schema()
 }

@@ -9,18 +9,25 @@
 //! (`output.cert_table_full` counts certificates not recorded past it).
 
 pub mod batch;
+pub mod rotate;
 pub mod writer;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
 
 use crate::certs::CertInfo;
 use crate::row::{Analyzed, CertSighting, HandshakeRow};
 use crate::stats::Counters;
 use crate::tls::names::version_name;
 pub use batch::{
-    certificates_batch, certificates_schema, handshakes_batch, handshakes_schema, CertRow,
+    certificates_batch, certificates_schema, handshakes_batch, handshakes_schema, stats_batch,
+    stats_schema, CertRow, StatsRow,
 };
+pub use rotate::{RotateConfig, Rotator};
 pub use writer::{Format, OutputError, TableWriter};
 
 /// Where and how to write.
@@ -94,8 +101,21 @@ impl CertTable {
     /// Rows ordered by (first_seen, sha256). A certificate whose parsed form never
     /// arrived (not possible unless a worker died) is left out and counted.
     pub fn into_rows(self, counters: &mut Counters) -> Vec<CertRow> {
+        self.into_rows_where(|_| true, counters)
+    }
+
+    /// [`into_rows`](Self::into_rows) for the certificates `keep` accepts (by SHA-256),
+    /// asked once per certificate before the parsed form is looked at.
+    pub fn into_rows_where(
+        self,
+        mut keep: impl FnMut(&str) -> bool,
+        counters: &mut Counters,
+    ) -> Vec<CertRow> {
         let mut rows: Vec<CertRow> = Vec::with_capacity(self.map.len());
-        for (_, e) in self.map {
+        for (sha256, e) in self.map {
+            if !keep(&sha256) {
+                continue;
+            }
             match e.info {
                 Some(info) => rows.push(CertRow {
                     info: *info,
@@ -122,6 +142,34 @@ pub struct OutputSummary {
     pub by_version: BTreeMap<&'static str, u64>,
     /// Handshakes by status.
     pub by_status: BTreeMap<&'static str, u64>,
+}
+
+impl OutputSummary {
+    /// Count one written row by version and status.
+    pub fn count(&mut self, row: &HandshakeRow) {
+        let version = row.hs.version.map_or("none", version_name);
+        *self.by_version.entry(version).or_insert(0) += 1;
+        *self.by_status.entry(row.hs.status.as_str()).or_insert(0) += 1;
+    }
+}
+
+/// Write `rows` as one complete table file `dir/name` (temporary name, then renamed),
+/// in record batches of `batch_rows`. Returns the rows written and the final path.
+pub fn write_table<T>(
+    dir: &Path,
+    name: &str,
+    format: Format,
+    schema: SchemaRef,
+    rows: &[T],
+    batch_rows: usize,
+    build: fn(&[T]) -> Result<RecordBatch, ArrowError>,
+) -> Result<(u64, Option<PathBuf>), OutputError> {
+    let mut w = TableWriter::create(dir, name, format, schema)?;
+    for chunk in rows.chunks(batch_rows.max(1)) {
+        w.write(&build(chunk)?)?;
+    }
+    let n = w.rows();
+    Ok((n, w.finish()?))
 }
 
 /// The writer stage of a run.
@@ -161,13 +209,7 @@ impl Output {
             self.certs
                 .add(s, self.cfg.max_certificates, &mut self.counters);
         }
-        let version = a.row.hs.version.map_or("none", version_name);
-        *self.summary.by_version.entry(version).or_insert(0) += 1;
-        *self
-            .summary
-            .by_status
-            .entry(a.row.hs.status.as_str())
-            .or_insert(0) += 1;
+        self.summary.count(&a.row);
         self.pending.push(a.row);
         if self.pending.len() >= self.cfg.batch_rows.max(1) {
             self.flush()?;
@@ -199,19 +241,17 @@ impl Output {
         }
         if let Some(dir) = &self.cfg.dir {
             let rows = self.certs.into_rows(&mut self.counters);
-            let mut w = TableWriter::create(
+            let (n, path) = write_table(
                 dir,
                 &format!("certificates.{}", self.cfg.format.extension()),
                 self.cfg.format,
                 certificates_schema(),
+                &rows,
+                self.cfg.batch_rows,
+                certificates_batch,
             )?;
-            for chunk in rows.chunks(self.cfg.batch_rows.max(1)) {
-                w.write(&certificates_batch(chunk)?)?;
-            }
-            summary.certificates = w.rows();
-            if let Some(p) = w.finish()? {
-                summary.files.push(p);
-            }
+            summary.certificates = n;
+            summary.files.extend(path);
         }
         Ok((summary, self.counters))
     }

@@ -1,4 +1,6 @@
 //! The only module that knows about threads: capture → parse pool → writer.
+//! Batch runs over files are here; live capture is in [`live`] and shares
+//! [`capture_loop`] and everything after it.
 //!
 //! ```text
 //!  capture thread(s)            parser pool (rayon)           writer (caller's thread)
@@ -14,6 +16,7 @@
 //! byte-identical whatever the thread count or scheduling. The reorder buffer holds only
 //! rows that finished ahead of an earlier one.
 
+pub mod live;
 mod order;
 pub mod progress;
 
@@ -30,11 +33,14 @@ use crate::output::{Output, OutputConfig, OutputError, OutputSummary};
 use crate::row::{analyze_flow, Analyzed, CertClaims};
 use crate::source::{CaptureFile, PacketSource, SourceError};
 use crate::stats::Counters;
+pub use live::{run_live, LiveRunConfig, LiveRunError};
 use order::Reorder;
 pub use progress::Progress;
 
 /// Flow records per message from a capture thread to the parser pool.
 pub const RECORDS_PER_BATCH: usize = 64;
+/// Packets between two progress publications of a capture thread.
+pub const PUBLISH_EVERY: u64 = 4096;
 /// Messages in flight on each channel.
 pub const CHANNEL_BATCHES: usize = 64;
 
@@ -201,9 +207,18 @@ struct FileResult {
     problem: Option<InputProblem>,
 }
 
+/// Completed records wait at most this long (packet time) for their batch to fill, so a
+/// live link with few handshakes still hands them on promptly.
+pub const MAX_BATCH_DELAY_NS: i64 = 200_000_000;
+
 /// Read packets from `src` through decode and the flow table, sending batches of
-/// records to `emit`. Shared by files and live capture (one code path after the packet
-/// source). Stops early when `stop` is set.
+/// records to `emit` (which returns `false` to stop). Shared by files and live capture
+/// (one code path after the packet source). Stops early when `stop` is set.
+///
+/// Every [`PUBLISH_EVERY`] packets, every second of packet time and whenever a live
+/// source's read times out, progress is published to `live` and `tick` is called with
+/// the table and decoder (the live pipeline snapshots their counters there). A live
+/// source's timeout also hands on the records held so far.
 pub fn capture_loop<S: PacketSource + ?Sized>(
     src: &mut S,
     decoder: &mut Decoder,
@@ -211,56 +226,81 @@ pub fn capture_loop<S: PacketSource + ?Sized>(
     live: &LiveCounters,
     stop: &AtomicBool,
     mut emit: impl FnMut(Vec<FlowRecord>) -> bool,
+    mut tick: impl FnMut(&FlowTable, &Decoder),
 ) -> (u64, u64, Option<String>) {
-    const PUBLISH_EVERY: u64 = 4096;
+    const PUBLISH_EVERY_NS: i64 = 1_000_000_000;
     let mut packets = 0u64;
     let mut segments = 0u64;
-    let mut published_bytes = 0u64;
+    let (mut published_packets, mut published_bytes) = (0u64, 0u64);
+    let mut last_publish_ns = i64::MIN;
+    let mut pending_since_ns = 0i64;
     let mut out: Vec<FlowRecord> = Vec::new();
     let mut problem = None;
+    let mut publish = |src: &S, packets: u64| {
+        let b = src.bytes_consumed();
+        live.bytes
+            .fetch_add(b.saturating_sub(published_bytes), Ordering::Relaxed);
+        live.packets
+            .fetch_add(packets - published_packets, Ordering::Relaxed);
+        (published_packets, published_bytes) = (packets, b);
+    };
+    let mut hand_on = |out: &mut Vec<FlowRecord>| {
+        live.handshakes
+            .fetch_add(out.len() as u64, Ordering::Relaxed);
+        emit(std::mem::take(out))
+    };
     loop {
-        let pkt = match src.next_packet() {
-            None => break,
-            Some(Ok(p)) => p,
-            Some(Err(e)) => {
+        let Some(next) = src.next_packet() else {
+            if src.at_end() {
+                break;
+            }
+            // A live source's read timeout: nothing came for a while.
+            publish(src, packets);
+            tick(table, decoder);
+            if (!out.is_empty() && !hand_on(&mut out)) || stop.load(Ordering::Relaxed) {
+                return (packets, segments, problem);
+            }
+            continue;
+        };
+        let pkt = match next {
+            Ok(p) => p,
+            Err(e) => {
                 problem = Some(e.to_string());
                 break;
             }
         };
         packets += 1;
         let ts = pkt.ts_ns;
+        let held = out.len();
         if let Some(seg) = decoder.decode(&pkt) {
             segments += 1;
             table.on_segment(&seg, ts, &mut out);
         }
-        if out.len() >= RECORDS_PER_BATCH {
-            live.handshakes
-                .fetch_add(out.len() as u64, Ordering::Relaxed);
-            if !emit(std::mem::take(&mut out)) {
-                return (packets, segments, problem);
-            }
+        if held == 0 && !out.is_empty() {
+            pending_since_ns = ts;
         }
-        if packets.is_multiple_of(PUBLISH_EVERY) {
-            let b = src.bytes_consumed();
-            live.bytes.fetch_add(b - published_bytes, Ordering::Relaxed);
-            live.packets.fetch_add(PUBLISH_EVERY, Ordering::Relaxed);
-            published_bytes = b;
+        if (out.len() >= RECORDS_PER_BATCH
+            || (!out.is_empty() && ts.saturating_sub(pending_since_ns) >= MAX_BATCH_DELAY_NS))
+            && !hand_on(&mut out)
+        {
+            return (packets, segments, problem);
+        }
+        if packets.is_multiple_of(PUBLISH_EVERY)
+            || ts.saturating_sub(last_publish_ns) >= PUBLISH_EVERY_NS
+        {
+            last_publish_ns = ts;
+            publish(src, packets);
+            tick(table, decoder);
             if stop.load(Ordering::Relaxed) {
                 break;
             }
         }
     }
     table.flush_all(&mut out);
-    live.handshakes
-        .fetch_add(out.len() as u64, Ordering::Relaxed);
-    live.packets
-        .fetch_add(packets % PUBLISH_EVERY, Ordering::Relaxed);
-    live.bytes.fetch_add(
-        src.bytes_consumed().saturating_sub(published_bytes),
-        Ordering::Relaxed,
-    );
+    publish(src, packets);
+    tick(table, decoder);
     for chunk in out.chunks(RECORDS_PER_BATCH) {
-        if !emit(chunk.to_vec()) {
+        if !hand_on(&mut chunk.to_vec()) {
             break;
         }
     }
@@ -296,10 +336,15 @@ fn process_file(
     };
     let mut decoder = Decoder::new(cfg.decoder);
     let mut table = FlowTable::new(cfg.flow);
-    let (packets, segments, problem) =
-        capture_loop(&mut src, &mut decoder, &mut table, live, stop, |recs| {
-            tx.send(ToParse::Flows(file_idx, recs)).is_ok()
-        });
+    let (packets, segments, problem) = capture_loop(
+        &mut src,
+        &mut decoder,
+        &mut table,
+        live,
+        stop,
+        |recs| tx.send(ToParse::Flows(file_idx, recs)).is_ok(),
+        |_, _| {},
+    );
     res.bytes = src.bytes_consumed();
     res.packets = packets;
     res.tcp_segments = segments;
@@ -518,11 +563,18 @@ pub fn analyze_source<S: PacketSource + ?Sized>(
     let mut records = Vec::new();
     let mut decoder = Decoder::new(decoder);
     let mut table = FlowTable::new(flow);
-    let (packets, segments, problem) =
-        capture_loop(src, &mut decoder, &mut table, &live, &stop, |recs| {
+    let (packets, segments, problem) = capture_loop(
+        src,
+        &mut decoder,
+        &mut table,
+        &live,
+        &stop,
+        |recs| {
             records.extend(recs);
             true
-        });
+        },
+        |_, _| {},
+    );
     report.bytes = src.bytes_consumed();
     report.packets = packets;
     report.tcp_segments = segments;

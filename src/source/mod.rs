@@ -2,7 +2,12 @@
 //!
 //! A [`PacketSource`] yields [`RawPacket`]s in capture order, each borrowing the source's
 //! reused buffer until the next call, so reading allocates nothing per packet. Capture
-//! files are read by [`file::CaptureFile`]; a live capture will implement the same trait.
+//! files are read by [`file::CaptureFile`], a libpcap live capture by
+//! [`live::LiveCapture`]; everything after the source is the same code path.
+//!
+//! A file's `None` is the end. A live source also returns `None` when no packet came
+//! within its read timeout (so the caller can hand on what it holds and publish
+//! statistics on a quiet link); [`PacketSource::at_end`] tells the two apart.
 //!
 //! Invariants: a source never panics on damaged input. The first damage it cannot step
 //! over (a cut record, an impossible length) is reported once as a [`SourceError`], after
@@ -14,8 +19,10 @@
 //! block; nothing larger is ever allocated.
 
 pub mod file;
+pub mod live;
 
 pub use file::CaptureFile;
+pub use live::{LiveCapture, LiveConfig, LiveError};
 
 #[cfg(test)]
 mod tests;
@@ -49,6 +56,12 @@ pub trait PacketSource {
     /// reports it once and then returns `None` (everything before it was delivered).
     fn next_packet(&mut self) -> Option<Result<RawPacket<'_>, SourceError>>;
 
+    /// `true` when the last `None` from [`next_packet`](Self::next_packet) means the end;
+    /// `false` when it only meant "nothing yet" (a live source's read timeout).
+    fn at_end(&self) -> bool {
+        true
+    }
+
     /// Bytes of the (compressed, if .gz) input consumed so far, for progress.
     fn bytes_consumed(&self) -> u64;
 
@@ -79,4 +92,7 @@ pub enum SourceError {
     /// `offset` counts bytes of the decompressed data for a gzip-compressed file.
     #[error("damaged record at byte {offset}: {reason}")]
     BadRecord { offset: u64, reason: String },
+    /// A live capture failed after it started (e.g. the interface went away).
+    #[error("capture failed: {0}")]
+    Capture(String),
 }
