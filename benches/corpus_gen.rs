@@ -226,6 +226,25 @@ fn synth(template: &[u8], seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
     f
 }
 
+/// Classic pcap header: little-endian, nanosecond timestamps, Ethernet.
+fn write_header(w: &mut impl Write) -> std::io::Result<()> {
+    w.write_all(&0xa1b23c4du32.to_le_bytes())?;
+    w.write_all(&2u16.to_le_bytes())?;
+    w.write_all(&4u16.to_le_bytes())?;
+    w.write_all(&[0; 8])?;
+    w.write_all(&262_144u32.to_le_bytes())?;
+    w.write_all(&1u32.to_le_bytes())
+}
+
+/// One record with a nanosecond timestamp.
+fn write_record(w: &mut impl Write, ts: i64, frame: &[u8]) -> std::io::Result<()> {
+    w.write_all(&((ts / 1_000_000_000) as u32).to_le_bytes())?;
+    w.write_all(&((ts % 1_000_000_000) as u32).to_le_bytes())?;
+    w.write_all(&(frame.len() as u32).to_le_bytes())?;
+    w.write_all(&(frame.len() as u32).to_le_bytes())?;
+    w.write_all(frame)
+}
+
 /// Write the capture; returns (packets, bytes, flows).
 pub fn generate(
     templates: &[Template],
@@ -273,12 +292,7 @@ pub fn generate(
     plan.sort_by_key(|p| (p.ts, p.flow, p.idx));
 
     let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
-    w.write_all(&0xa1b23c4du32.to_le_bytes())?;
-    w.write_all(&2u16.to_le_bytes())?;
-    w.write_all(&4u16.to_le_bytes())?;
-    w.write_all(&[0; 8])?;
-    w.write_all(&262_144u32.to_le_bytes())?;
-    w.write_all(&1u32.to_le_bytes())?;
+    write_header(&mut w)?;
     let mut bulk = vec![0u8; BULK_SEG];
     for (i, b) in bulk.iter_mut().enumerate() {
         *b = (i * 131 % 251) as u8;
@@ -326,13 +340,7 @@ pub fn generate(
             }
         };
         rewrite(&mut frame, from_client, client, server, cport, sport);
-        let sec = (p.ts / 1_000_000_000) as u32;
-        let nsec = (p.ts % 1_000_000_000) as u32;
-        w.write_all(&sec.to_le_bytes())?;
-        w.write_all(&nsec.to_le_bytes())?;
-        w.write_all(&(frame.len() as u32).to_le_bytes())?;
-        w.write_all(&(frame.len() as u32).to_le_bytes())?;
-        w.write_all(&frame)?;
+        write_record(&mut w, p.ts, &frame)?;
         packets += 1;
         bytes += 16 + frame.len() as u64;
     }
@@ -344,12 +352,7 @@ pub fn generate(
 /// nothing: a half-open / never-finishing flood.
 pub fn generate_attack(out: &Path, n: usize) -> std::io::Result<()> {
     let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
-    w.write_all(&0xa1b23c4du32.to_le_bytes())?;
-    w.write_all(&2u16.to_le_bytes())?;
-    w.write_all(&4u16.to_le_bytes())?;
-    w.write_all(&[0; 8])?;
-    w.write_all(&262_144u32.to_le_bytes())?;
-    w.write_all(&1u32.to_le_bytes())?;
+    write_header(&mut w)?;
     let mut hello = vec![0x16, 3, 1, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03];
     hello.resize(100, 0x41);
     let frame = |payload: &[u8], seq: u32, flags: u8| -> Vec<u8> {
@@ -390,12 +393,7 @@ pub fn generate_attack(out: &Path, n: usize) -> std::io::Result<()> {
         for (k, f) in [&syn, &data].into_iter().enumerate() {
             let mut f = f.clone();
             rewrite(&mut f, true, client, server, cport, 443);
-            let t = ts + k as i64 * 1000;
-            w.write_all(&((t / 1_000_000_000) as u32).to_le_bytes())?;
-            w.write_all(&((t % 1_000_000_000) as u32).to_le_bytes())?;
-            w.write_all(&(f.len() as u32).to_le_bytes())?;
-            w.write_all(&(f.len() as u32).to_le_bytes())?;
-            w.write_all(&f)?;
+            write_record(&mut w, ts + k as i64 * 1000, &f)?;
         }
     }
     w.flush()
