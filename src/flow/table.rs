@@ -273,6 +273,11 @@ impl FlowTable {
         let flow = match self.flows.get_mut(&key) {
             Some(f) => f,
             None => {
+                // A bare ACK/FIN/RST of a connection we are not following (the last
+                // ACK after both FINs, or a scan) starts nothing: no entry, no count.
+                if seg.payload.is_empty() && seg.flags & SYN == 0 {
+                    return;
+                }
                 if self.flows.len() >= self.limits.max_flows {
                     self.stats.counters.bump("flow.table_full");
                     return;
@@ -1018,5 +1023,20 @@ mod tests {
         assert_eq!(t.buffered_bytes(), 0);
         t.flush_all(&mut out);
         assert!(out.is_empty());
+    }
+
+    /// Regression: the last ACK after both FINs created a fresh entry, so every
+    /// connection was counted twice in the summary ("96 TCP connections" for 47).
+    #[test]
+    fn control_packets_of_unknown_connections_create_nothing() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        t.on_segment(&seg(true, 60, 100, ACK, &[]), SEC, &mut out);
+        t.on_segment(&seg(true, 60, 100, FIN | ACK, &[]), SEC, &mut out);
+        t.on_segment(&seg(false, 60, 100, RST, &[]), SEC, &mut out);
+        assert_eq!(t.open_flows(), 0);
+        assert_eq!(t.stats().flows_seen, 0);
+        t.on_segment(&seg(true, 60, 100, SYN, &[]), SEC, &mut out);
+        assert_eq!(t.stats().flows_seen, 1);
     }
 }
