@@ -247,20 +247,20 @@ pub fn capture_loop<S: PacketSource + ?Sized>(
             }
         }
     }
-    table.flush_all(&mut out);
-    live.handshakes
-        .fetch_add(out.len() as u64, Ordering::Relaxed);
     live.packets
         .fetch_add(packets % PUBLISH_EVERY, Ordering::Relaxed);
     live.bytes.fetch_add(
         src.bytes_consumed().saturating_sub(published_bytes),
         Ordering::Relaxed,
     );
-    for chunk in out.chunks(RECORDS_PER_BATCH) {
-        if !emit(chunk.to_vec()) {
-            break;
-        }
+    if !out.is_empty() && !emit(std::mem::take(&mut out)) {
+        return (packets, segments, problem);
     }
+    table.flush_all_in_batches(RECORDS_PER_BATCH, |batch| {
+        live.handshakes
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        emit(std::mem::take(batch))
+    });
     (packets, segments, problem)
 }
 
