@@ -39,6 +39,8 @@
 //! iteration order (flushes sort by that sequence number).
 
 use std::collections::HashMap;
+
+use ahash::RandomState;
 use std::net::IpAddr;
 
 use crate::decode::{TcpSegment, TCP_ACK as ACK, TCP_FIN as FIN, TCP_RST as RST, TCP_SYN as SYN};
@@ -282,7 +284,10 @@ pub struct FlowStats {
 /// The capture thread's connection table.
 pub struct FlowTable {
     limits: FlowLimits,
-    flows: HashMap<FlowKey, Flow>,
+    /// Keyed with a random per-table seed (aHash): fast on the per-packet lookup, and
+    /// an attacker cannot precompute colliding 4-tuples. Nothing in the output depends
+    /// on its iteration order.
+    flows: HashMap<FlowKey, Flow, RandomState>,
     budget: MemBudget,
     next_seq: u64,
     last_sweep_ns: i64,
@@ -295,7 +300,7 @@ impl FlowTable {
     pub fn new(limits: FlowLimits) -> Self {
         FlowTable {
             limits,
-            flows: HashMap::new(),
+            flows: HashMap::with_hasher(RandomState::new()),
             budget: MemBudget::new(limits.max_memory),
             next_seq: 0,
             last_sweep_ns: i64::MIN,
