@@ -291,8 +291,9 @@ pub struct FlowTable {
     budget: MemBudget,
     next_seq: u64,
     last_sweep_ns: i64,
-    /// Slot-array bytes of `flows` reserved in `budget`.
+    /// Slot-array bytes of `flows` reserved in `budget`, and its buckets.
     table_bytes: usize,
+    table_buckets: usize,
     stats: FlowStats,
 }
 
@@ -305,6 +306,7 @@ impl FlowTable {
             next_seq: 0,
             last_sweep_ns: i64::MIN,
             table_bytes: 0,
+            table_buckets: 0,
             stats: FlowStats::default(),
         }
     }
@@ -334,16 +336,20 @@ impl FlowTable {
         if self.flows.len() < self.flows.capacity() {
             return true;
         }
-        let buckets = buckets_for_capacity(self.flows.capacity());
-        let grown = table_bytes((buckets * 2).max(4));
+        // `capacity()` is lowered by tombstones of removed flows, so the bucket count is
+        // taken from the last growth (right after `reserve` there are none), not from it.
+        let grown = table_bytes((self.table_buckets * 2).max(4));
         if !self.budget.try_reserve_fixed(grown) {
             return false;
         }
+        // Grows to twice the buckets, or (many tombstones) rehashes in place.
         self.flows.reserve(1);
-        self.budget.release_fixed(self.table_bytes);
-        let actual = table_bytes(buckets_for_capacity(self.flows.capacity()));
-        debug_assert_eq!(actual, grown, "std HashMap growth policy changed");
-        self.table_bytes = grown;
+        self.table_buckets = buckets_for_capacity(self.flows.capacity());
+        let actual = table_bytes(self.table_buckets);
+        self.budget.release_fixed(grown + self.table_bytes);
+        // Cannot fail: `actual <= grown`, and `grown` was just reserved.
+        let _ = self.budget.try_reserve_fixed(actual);
+        self.table_bytes = actual;
         true
     }
 
