@@ -152,6 +152,8 @@ pub struct GenSpec {
     pub flows_per_sec: f64,
     /// Bulk application-data bytes per flow after the handshake (0: none).
     pub bulk_bytes_per_flow: usize,
+    /// Payload bytes per bulk segment (at most 1448, a full Ethernet segment).
+    pub bulk_segment: usize,
     /// Template flows are stretched to at most this long (keeps concurrency realistic).
     pub max_flow_ns: i64,
 }
@@ -258,10 +260,10 @@ pub fn generate(
         flow: u32,
         idx: u32,
     }
-    const BULK_SEG: usize = 1448;
+    let bulk_seg = spec.bulk_segment.clamp(64, 1448);
     let t0: i64 = 1_700_000_000_000_000_000;
     let interval = (1e9 / spec.flows_per_sec) as i64;
-    let bulk_pkts = spec.bulk_bytes_per_flow.div_ceil(BULK_SEG);
+    let bulk_pkts = spec.bulk_bytes_per_flow.div_ceil(bulk_seg);
     let mut plan = Vec::new();
     for f in 0..spec.flows {
         let t = &templates[f % templates.len()];
@@ -293,7 +295,7 @@ pub fn generate(
 
     let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
     write_header(&mut w)?;
-    let mut bulk = vec![0u8; BULK_SEG];
+    let mut bulk = vec![0u8; bulk_seg];
     for (i, b) in bulk.iter_mut().enumerate() {
         *b = (i * 131 % 251) as u8;
     }
@@ -322,12 +324,12 @@ pub fn generate(
                 .find(|p| p.from_client)
                 .expect("client packet");
             if k < bulk_pkts {
-                let n = BULK_SEG.min(spec.bulk_bytes_per_flow - k * BULK_SEG);
+                let n = bulk_seg.min(spec.bulk_bytes_per_flow - k * bulk_seg);
                 let mut payload = Vec::with_capacity(n);
                 payload.extend_from_slice(&[0x17, 3, 3]);
                 payload.extend_from_slice(&((n - 5) as u16).to_be_bytes());
                 payload.extend_from_slice(&bulk[..n - 5]);
-                let seq = t.next_seq[1].wrapping_add((k * BULK_SEG) as u32);
+                let seq = t.next_seq[1].wrapping_add((k * bulk_seg) as u32);
                 (
                     synth(&base_s.frame, seq, 0x18, &payload),
                     base_s.from_client,

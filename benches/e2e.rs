@@ -219,7 +219,7 @@ fn attack(path: &Path, flows: usize, out_root: &Path) {
             .arg("2"),
     );
     println!(
-        "== attack: {} never-finishing connections: exit ok {ok}, {t:.2} s, peak RSS {} MiB (limits: --max-flows, --max-reassembly-mib)",
+        "== attack: {} never-finishing connections: exit ok {ok}, {t:.2} s, peak RSS {} MiB (flow-table limit --max-memory-mib, default 256)",
         flows,
         rss / 1024
     );
@@ -244,7 +244,10 @@ fn main() {
             corpus_gen::GenSpec {
                 flows: 50_000 / scale,
                 flows_per_sec: 500.0,
-                bulk_bytes_per_flow: 0,
+                // A little post-handshake traffic (HTTP request/response sized), so the
+                // corpus is close to the target ~650 MB / 1.5 M packets.
+                bulk_bytes_per_flow: 6_600,
+                bulk_segment: 825,
                 max_flow_ns: 2_000_000_000,
             },
         ),
@@ -254,6 +257,7 @@ fn main() {
                 flows: 10_000 / scale,
                 flows_per_sec: 100.0,
                 bulk_bytes_per_flow: 100_000,
+                bulk_segment: 1448,
                 max_flow_ns: 2_000_000_000,
             },
         ),

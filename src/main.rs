@@ -203,9 +203,11 @@ struct LimitArgs {
     /// Out-of-order segments held per direction before a gap is skipped.
     #[arg(long, default_value_t = ReasmLimits::default().max_ooo_segments, value_name = "N")]
     max_ooo_segments: usize,
-    /// Total reassembly memory per capture thread, in MiB.
-    #[arg(long, default_value_t = 128, value_name = "MIB")]
-    max_reassembly_mib: usize,
+    /// Memory of the flow table per capture thread, in MiB: connection entries,
+    /// reassembly buffers and held-back segments together. New connections beyond it
+    /// are refused and counted (flow.memory_limit).
+    #[arg(long, alias = "max-reassembly-mib", default_value_t = FlowLimits::default().max_memory >> 20, value_name = "MIB")]
+    max_memory_mib: usize,
     /// Data segments per direction inspected for the start of TLS.
     #[arg(long, default_value_t = FlowLimits::default().sniff_max_segments, value_name = "N")]
     sniff_segments: u8,
@@ -219,7 +221,7 @@ impl LimitArgs {
                 .unwrap_or(i64::MAX / 1_000_000_000)
                 .saturating_mul(1_000_000_000),
             sniff_max_segments: self.sniff_segments,
-            max_reassembly_memory: self.max_reassembly_mib.saturating_mul(1 << 20),
+            max_memory: self.max_memory_mib.saturating_mul(1 << 20),
             reasm: ReasmLimits {
                 max_bytes_per_direction: self.max_stream_bytes,
                 max_ooo_segments: self.max_ooo_segments,

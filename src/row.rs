@@ -232,10 +232,12 @@ pub fn fingerprints(hs: &HandshakeInfo) -> Fingerprints {
         let s = fingerprint::ja3_string(&p);
         fp.ja3 = Some(fingerprint::md5_hex(&s));
         fp.ja3_string = Some(s);
-        fp.ja4 = Some(fingerprint::ja4(&p, Transport::Tcp));
-        fp.ja4_r = Some(fingerprint::ja4_r(&p, Transport::Tcp));
-        fp.ja4_o = Some(fingerprint::ja4_o(&p, Transport::Tcp));
-        fp.ja4_ro = Some(fingerprint::ja4_ro(&p, Transport::Tcp));
+        let (ja4, ja4_r) = fingerprint::ja4_and_raw(&p, Transport::Tcp, false);
+        let (ja4_o, ja4_ro) = fingerprint::ja4_and_raw(&p, Transport::Tcp, true);
+        fp.ja4 = Some(ja4);
+        fp.ja4_r = Some(ja4_r);
+        fp.ja4_o = Some(ja4_o);
+        fp.ja4_ro = Some(ja4_ro);
     }
     if let Some(sh) = hs.server_hello.as_ref().filter(|sh| !sh.sslv2_format) {
         let p = ServerParams::from(sh);

@@ -28,8 +28,6 @@
 //! Python has an open issue to adopt it (#326), and Wireshark's JA4 and s2n-tls
 //! implement the hex rule. The conformance test lists that snapshot as an exception.
 
-use std::fmt::Write as _;
-
 use sha2::{Digest, Sha256};
 
 use super::{is_grease, ClientParams};
@@ -50,8 +48,26 @@ const EMPTY_HASH: &str = "000000000000";
 
 /// JA4 (sorted, hashed).
 pub fn ja4(p: &ClientParams, t: Transport) -> String {
-    let (a, b, c) = parts(p, t, false);
-    format!("{a}_{}_{}", hash12(&b), hash12(&c))
+    ja4_and_raw(p, t, false).0
+}
+
+/// JA4 and JA4_r (`original = false`) or JA4_o and JA4_ro (`true`), from one pass over
+/// the hello: the hashed form is built from the same parts as the raw one.
+pub fn ja4_and_raw(p: &ClientParams, t: Transport, original: bool) -> (String, String) {
+    let (a, b, c) = parts(p, t, original);
+    let mut hashed = String::with_capacity(a.len() + 26);
+    hashed.push_str(&a);
+    hashed.push('_');
+    push_hash12(&mut hashed, &b);
+    hashed.push('_');
+    push_hash12(&mut hashed, &c);
+    let mut raw = a;
+    raw.reserve(b.len() + c.len() + 2);
+    raw.push('_');
+    raw.push_str(&b);
+    raw.push('_');
+    raw.push_str(&c);
+    (hashed, raw)
 }
 
 /// JA4_r: sorted, raw strings.
@@ -62,8 +78,7 @@ pub fn ja4_r(p: &ClientParams, t: Transport) -> String {
 
 /// JA4_o: wire order, hashed.
 pub fn ja4_o(p: &ClientParams, t: Transport) -> String {
-    let (a, b, c) = parts(p, t, true);
-    format!("{a}_{}_{}", hash12(&b), hash12(&c))
+    ja4_and_raw(p, t, true).0
 }
 
 /// JA4_ro: wire order, raw strings.
@@ -113,24 +128,33 @@ fn parts(p: &ClientParams, t: Transport, original: bool) -> (String, String, Str
     (a, b, c)
 }
 
+/// Values as 4-digit lowercase hex joined by `,` (written directly: this runs for
+/// every handshake, and `format!` was a visible share of the parser pool's time).
 fn hex_list(vals: impl Iterator<Item = u16>) -> String {
-    let mut s = String::new();
+    let mut s = String::with_capacity(5 * 32);
     for (i, v) in vals.enumerate() {
         if i > 0 {
             s.push(',');
         }
-        let _ = write!(s, "{v:04x}");
+        for shift in [12, 8, 4, 0] {
+            s.push(char::from(HEX[usize::from((v >> shift) & 0xf)]));
+        }
     }
     s
 }
 
-fn hash12(s: &str) -> String {
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// First 12 hex digits of the SHA-256 of `s` (JA4's truncated hash), appended to `out`.
+fn push_hash12(out: &mut String, s: &str) {
     if s.is_empty() {
-        return EMPTY_HASH.to_string();
+        out.push_str(EMPTY_HASH);
+        return;
     }
-    let mut h = hex::encode(Sha256::digest(s.as_bytes()));
-    h.truncate(12);
-    h
+    for b in &Sha256::digest(s.as_bytes())[..6] {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
 }
 
 /// Highest non-GREASE supported_versions value (for DTLS the newest, i.e. the lowest

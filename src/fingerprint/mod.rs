@@ -12,7 +12,7 @@ mod ja3;
 mod ja4;
 
 pub use ja3::{ja3, ja3_string, ja3s, ja3s_string, md5_hex};
-pub use ja4::{ja4, ja4_o, ja4_r, ja4_ro, Transport};
+pub use ja4::{ja4, ja4_and_raw, ja4_o, ja4_r, ja4_ro, Transport};
 
 use crate::tls::model::{ClientHello, ServerHello};
 

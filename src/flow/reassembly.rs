@@ -90,12 +90,16 @@ impl Default for ReasmLimits {
     }
 }
 
-/// Global reassembly memory budget shared by all flows of one capture thread
-/// (single-threaded: passed by `&mut`).
+/// Global memory budget shared by all flows of one flow table (single-threaded: passed
+/// by `&mut`). Buffered stream bytes are reserved with [`MemBudget::try_reserve`]; the
+/// flow table also reserves its own structures (hash-table slots, boxed assemblers) with
+/// [`MemBudget::try_reserve_fixed`], so one limit bounds both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemBudget {
     limit: usize,
     used: usize,
+    /// Part of `used` that is structures, not buffered bytes.
+    fixed: usize,
 }
 
 impl Default for MemBudget {
@@ -106,7 +110,11 @@ impl Default for MemBudget {
 
 impl MemBudget {
     pub fn new(limit: usize) -> Self {
-        Self { limit, used: 0 }
+        Self {
+            limit,
+            used: 0,
+            fixed: 0,
+        }
     }
 
     pub fn limit(&self) -> usize {
@@ -131,6 +139,26 @@ impl MemBudget {
     pub fn release(&mut self, n: usize) {
         debug_assert!(n <= self.used, "releasing more than reserved");
         self.used = self.used.saturating_sub(n);
+    }
+
+    /// [`MemBudget::try_reserve`] for structures (counted apart from buffered bytes).
+    pub fn try_reserve_fixed(&mut self, n: usize) -> bool {
+        let ok = self.try_reserve(n);
+        if ok {
+            self.fixed += n;
+        }
+        ok
+    }
+
+    pub fn release_fixed(&mut self, n: usize) {
+        debug_assert!(n <= self.fixed, "releasing more than reserved");
+        self.fixed = self.fixed.saturating_sub(n);
+        self.release(n);
+    }
+
+    /// Bytes reserved for buffered stream data (everything but structures).
+    pub fn buffered(&self) -> usize {
+        self.used - self.fixed
     }
 }
 

@@ -23,13 +23,24 @@
 //!
 //! Limits (all in [`FlowLimits`], each counted when hit): open flows, idle timeout in
 //! packet time, per-direction depth and out-of-order segments (in
-//! [`ReasmLimits`]), and the total reassembly memory of this table ([`MemBudget`]).
+//! [`ReasmLimits`]), and the total memory of this table ([`MemBudget`]).
+//!
+//! Memory: one budget ([`FlowLimits::max_memory`]) covers the hash table's slot array
+//! (reserved before it grows, old and new array together, since both exist while it
+//! rehashes), a fixed [`ASSEMBLER_COST`] per collecting direction, buffered stream bytes
+//! and held-back segments. When the budget cannot cover a new connection's share of the
+//! table, the connection is refused and counted (`flow.memory_limit`), like Suricata's
+//! flow memcap: flows already followed are never evicted to make room, so an attacker
+//! opening connections cannot push real handshakes out; idle ones still expire. A
+//! direction that cannot get an assembler is counted the same way and not collected.
 //!
 //! Determinism: each TLS flow gets a sequence number when it is first recognised, in
 //! packet order; rows are later written in that order. Nothing depends on hash-map
 //! iteration order (flushes sort by that sequence number).
 
 use std::collections::HashMap;
+
+use ahash::RandomState;
 use std::net::IpAddr;
 
 use crate::decode::{TcpSegment, TCP_ACK as ACK, TCP_FIN as FIN, TCP_RST as RST, TCP_SYN as SYN};
@@ -43,6 +54,37 @@ use crate::tls::{is_record_start, sniff, RecordScanner, ScanState, Sniff};
 /// segment is a few segments; this is the reassembler's job once collecting starts.
 pub const STASH_SEGMENTS: usize = 8;
 
+/// Default [`FlowLimits::max_memory`]: 256 MiB per flow table.
+pub const DEFAULT_MAX_MEMORY: usize = 256 << 20;
+
+/// What one collecting direction costs besides its bytes: the boxed [`DirAssembler`]
+/// and its first piece-list allocation (room for 4 pieces), each with the allocator's
+/// 16-byte chunk header.
+pub const ASSEMBLER_COST: usize = std::mem::size_of::<DirAssembler>()
+    + 16
+    + 4 * std::mem::size_of::<crate::flow::stream::Piece>()
+    + 16;
+
+/// Bytes of the hash table's slot array with `buckets` buckets: one (key, flow) slot
+/// plus one control byte per bucket, plus a group of trailing control bytes.
+fn table_bytes(buckets: usize) -> usize {
+    const GROUP: usize = 16;
+    if buckets == 0 {
+        return 0;
+    }
+    buckets * (std::mem::size_of::<(FlowKey, Flow)>() + 1) + GROUP
+}
+
+/// Buckets behind a hash table of `capacity` (std's SwissTable keeps 1/8 free from 8
+/// buckets up, one bucket free below).
+fn buckets_for_capacity(capacity: usize) -> usize {
+    match capacity {
+        0 => 0,
+        1..=7 => capacity + 1,
+        c => c / 7 * 8,
+    }
+}
+
 /// Limits of one flow table (one capture thread).
 #[derive(Debug, Clone, Copy)]
 pub struct FlowLimits {
@@ -54,8 +96,10 @@ pub struct FlowLimits {
     /// Data segments per direction inspected for the start of TLS before a flow is
     /// declared not TLS.
     pub sniff_max_segments: u8,
-    /// Total bytes buffered for reassembly by this table (`reasm.memory_limit`).
-    pub max_reassembly_memory: usize,
+    /// Total memory of this table: hash-table slots, assemblers, buffered bytes
+    /// (`flow.memory_limit` when a new flow or assembler does not fit,
+    /// `reasm.memory_limit` when a segment's bytes do not).
+    pub max_memory: usize,
     pub reasm: ReasmLimits,
 }
 
@@ -65,7 +109,7 @@ impl Default for FlowLimits {
             max_flows: 1_000_000,
             idle_timeout_ns: 120 * 1_000_000_000,
             sniff_max_segments: 16,
-            max_reassembly_memory: 128 << 20,
+            max_memory: DEFAULT_MAX_MEMORY,
             reasm: ReasmLimits::default(),
         }
     }
@@ -189,10 +233,15 @@ impl Dir {
         }
     }
 
-    /// Return the stash's bytes to the budget and forget it.
-    fn drop_stash(&mut self, budget: &mut MemBudget) {
+    /// Return the stash's bytes and any assembler still held to the budget and
+    /// forget them.
+    fn release(&mut self, budget: &mut MemBudget) {
         for (_, _, b) in self.stash.take().map(|b| *b).unwrap_or_default() {
             budget.release(b.len());
+        }
+        if let Some(mut asm) = self.asm.take() {
+            asm.release_all(budget);
+            budget.release_fixed(ASSEMBLER_COST);
         }
     }
 
@@ -215,9 +264,10 @@ struct Flow {
 }
 
 impl Flow {
-    fn drop_stashes(&mut self, budget: &mut MemBudget) {
+    /// Give back everything this flow holds (stashes, assemblers not shipped).
+    fn release(&mut self, budget: &mut MemBudget) {
         for d in &mut self.dirs {
-            d.drop_stash(budget);
+            d.release(budget);
         }
     }
 }
@@ -234,10 +284,16 @@ pub struct FlowStats {
 /// The capture thread's connection table.
 pub struct FlowTable {
     limits: FlowLimits,
-    flows: HashMap<FlowKey, Flow>,
+    /// Keyed with a random per-table seed (aHash): fast on the per-packet lookup, and
+    /// an attacker cannot precompute colliding 4-tuples. Nothing in the output depends
+    /// on its iteration order.
+    flows: HashMap<FlowKey, Flow, RandomState>,
     budget: MemBudget,
     next_seq: u64,
     last_sweep_ns: i64,
+    /// Slot-array bytes of `flows` reserved in `budget`, and its buckets.
+    table_bytes: usize,
+    table_buckets: usize,
     stats: FlowStats,
 }
 
@@ -245,10 +301,12 @@ impl FlowTable {
     pub fn new(limits: FlowLimits) -> Self {
         FlowTable {
             limits,
-            flows: HashMap::new(),
-            budget: MemBudget::new(limits.max_reassembly_memory),
+            flows: HashMap::with_hasher(RandomState::new()),
+            budget: MemBudget::new(limits.max_memory),
             next_seq: 0,
             last_sweep_ns: i64::MIN,
+            table_bytes: 0,
+            table_buckets: 0,
             stats: FlowStats::default(),
         }
     }
@@ -263,7 +321,36 @@ impl FlowTable {
 
     /// Bytes currently held for reassembly.
     pub fn buffered_bytes(&self) -> usize {
+        self.budget.buffered()
+    }
+
+    /// Everything this table holds against [`FlowLimits::max_memory`].
+    pub fn memory_used(&self) -> usize {
         self.budget.used()
+    }
+
+    /// Make room for one more flow in the hash table, reserving a grown slot array in
+    /// the budget first (the old and new arrays coexist while it rehashes). `false`
+    /// when the budget cannot cover it.
+    fn make_room(&mut self) -> bool {
+        if self.flows.len() < self.flows.capacity() {
+            return true;
+        }
+        // `capacity()` is lowered by tombstones of removed flows, so the bucket count is
+        // taken from the last growth (right after `reserve` there are none), not from it.
+        let grown = table_bytes((self.table_buckets * 2).max(4));
+        if !self.budget.try_reserve_fixed(grown) {
+            return false;
+        }
+        // Grows to twice the buckets, or (many tombstones) rehashes in place.
+        self.flows.reserve(1);
+        self.table_buckets = buckets_for_capacity(self.flows.capacity());
+        let actual = table_bytes(self.table_buckets);
+        self.budget.release_fixed(grown + self.table_bytes);
+        // Cannot fail: `actual <= grown`, and `grown` was just reserved.
+        let _ = self.budget.try_reserve_fixed(actual);
+        self.table_bytes = actual;
+        true
     }
 
     /// Feed one TCP segment. Completed handshakes are appended to `out`.
@@ -280,6 +367,10 @@ impl FlowTable {
                 }
                 if self.flows.len() >= self.limits.max_flows {
                     self.stats.counters.bump("flow.table_full");
+                    return;
+                }
+                if !self.make_room() {
+                    self.stats.counters.bump("flow.memory_limit");
                     return;
                 }
                 self.stats.flows_seen += 1;
@@ -356,7 +447,7 @@ impl FlowTable {
             Phase::Sniffing => {
                 // A connection that closes before showing TLS is simply forgotten.
                 if flow.dirs.iter().any(|d| d.end != StreamEnd::Open) {
-                    flow.drop_stashes(&mut self.budget);
+                    flow.release(&mut self.budget);
                     flow.phase = Phase::Done;
                 }
                 false
@@ -367,7 +458,7 @@ impl FlowTable {
             if let Some(rec) = Self::ship(&key, flow, &mut self.budget, &mut self.stats) {
                 out.push(rec);
             }
-            flow.drop_stashes(&mut self.budget);
+            flow.release(&mut self.budget);
             flow.phase = Phase::Done;
         }
         let closed = flow.dirs.iter().all(|d| d.end != StreamEnd::Open)
@@ -416,9 +507,13 @@ impl FlowTable {
                         .all(|x| x.data_segments >= limits.sniff_max_segments)
                 {
                     stats.counters.bump("flow.not_tls");
-                    flow.drop_stashes(budget);
+                    flow.release(budget);
                     flow.phase = Phase::Done;
                 }
+                return;
+            }
+            if !budget.try_reserve_fixed(ASSEMBLER_COST) {
+                stats.counters.bump("flow.memory_limit");
                 return;
             }
             let mut asm = Box::new(DirAssembler::new(limits.reasm));
@@ -449,6 +544,7 @@ impl FlowTable {
                 Sniff::NotTls => {
                     // Not a hello after all: forget the bytes, keep sniffing.
                     asm.release_all(budget);
+                    budget.release_fixed(ASSEMBLER_COST);
                     d.asm = None;
                     d.tentative = false;
                     return;
@@ -557,7 +653,9 @@ impl FlowTable {
             match d.asm.take() {
                 Some(mut asm) => {
                     asm.skip_gaps(counters);
-                    asm.finish(end, budget, counters)
+                    let data = asm.finish(end, budget, counters);
+                    budget.release_fixed(ASSEMBLER_COST);
+                    data
                 }
                 None => StreamData {
                     end,
@@ -615,13 +713,13 @@ impl FlowTable {
         let start = out.len();
         for key in keys.iter() {
             if let Some(mut flow) = self.flows.remove(key) {
-                flow.drop_stashes(&mut self.budget);
                 if flow.phase == Phase::Collecting {
                     if let Some(rec) = Self::ship(key, &mut flow, &mut self.budget, &mut self.stats)
                     {
                         out.push(rec);
                     }
                 }
+                flow.release(&mut self.budget);
             }
         }
         // Hash-map order must not leak into the output.
@@ -630,8 +728,40 @@ impl FlowTable {
 
     /// End of input: ship every flow still collecting, in recognition order.
     pub fn flush_all(&mut self, out: &mut Vec<FlowRecord>) {
-        let mut keys: Vec<FlowKey> = self.flows.keys().copied().collect();
-        self.flush_keys(&mut keys, out);
+        self.flush_all_in_batches(usize::MAX, |batch| {
+            out.append(batch);
+            true
+        });
+    }
+
+    /// [`FlowTable::flush_all`], handing the records to `emit` `batch` at a time (so a
+    /// table of a million pending handshakes is not turned into records all at once);
+    /// stops when `emit` returns `false`.
+    pub fn flush_all_in_batches(
+        &mut self,
+        batch: usize,
+        mut emit: impl FnMut(&mut Vec<FlowRecord>) -> bool,
+    ) {
+        let mut pending: Vec<(u64, FlowKey)> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| f.phase == Phase::Collecting)
+            .filter_map(|(k, f)| Some((f.seq?, *k)))
+            .collect();
+        pending.sort_unstable_by_key(|(seq, _)| *seq);
+        let mut out = Vec::new();
+        for chunk in pending.chunks(batch.max(1)) {
+            let mut keys: Vec<FlowKey> = chunk.iter().map(|(_, k)| *k).collect();
+            self.flush_keys(&mut keys, &mut out);
+            if !emit(&mut out) {
+                break;
+            }
+            out.clear();
+        }
+        // Whatever is left (not TLS, still sniffing, or not emitted) is dropped.
+        for (_, mut flow) in self.flows.drain() {
+            flow.release(&mut self.budget);
+        }
     }
 
     /// Number of sequence numbers handed out (= records this table will have shipped
@@ -835,15 +965,17 @@ mod tests {
     #[test]
     fn reassembly_memory_limit_binds_and_counts() {
         let limits = FlowLimits {
-            max_reassembly_memory: 100,
+            // Room for the table's first slot array, two assemblers and 100 bytes.
+            max_memory: table_bytes(4) + 2 * ASSEMBLER_COST + 100,
             ..FlowLimits::default()
         };
         let mut t = FlowTable::new(limits);
         let mut out = Vec::new();
-        // A 300-byte ClientHello record arriving in 3 segments, on two connections.
+        // A 300-byte ClientHello record arriving in 3 segments, on two connections
+        // at once (both get their assembler before the bytes run out).
         let ch = hs_record(1, 295);
-        for port in [20, 21] {
-            for (i, part) in ch.chunks(100).enumerate() {
+        for (i, part) in ch.chunks(100).enumerate() {
+            for port in [20, 21] {
                 t.on_segment(
                     &seg(true, port, 1 + 100 * i as u32, ACK, part),
                     SEC,
@@ -852,10 +984,49 @@ mod tests {
             }
         }
         assert!(t.buffered_bytes() <= 100);
+        assert!(t.memory_used() <= limits.max_memory);
         assert!(t.stats().counters.get("reasm.memory_limit") > 0);
         t.flush_all(&mut out);
         assert_eq!(out.len(), 2, "each TLS connection still yields its record");
         assert_eq!(t.buffered_bytes(), 0);
+    }
+
+    /// A flood of connections that open and send part of a hello, then nothing: the
+    /// table, its assemblers and their bytes stay within `max_memory` together, the
+    /// excess is refused and counted, and the flows kept still ship.
+    #[test]
+    fn memory_limit_binds_on_a_flood_of_unfinished_handshakes() {
+        let limit = 256 << 10;
+        let limits = FlowLimits {
+            max_memory: limit,
+            ..FlowLimits::default()
+        };
+        let mut t = FlowTable::new(limits);
+        let mut out = Vec::new();
+        let hello = &hs_record(1, 200)[..100];
+        let mut peak = 0;
+        for port in 0..20_000u16 {
+            t.on_segment(&seg(true, port, 1000, SYN, &[]), SEC, &mut out);
+            t.on_segment(&seg(true, port, 1001, ACK, hello), SEC, &mut out);
+            peak = peak.max(t.memory_used());
+        }
+        assert!(peak <= limit, "{peak} > {limit}");
+        // The slot array really is what was reserved for it.
+        assert_eq!(
+            t.table_bytes,
+            table_bytes(buckets_for_capacity(t.flows.capacity()))
+        );
+        let refused = t.stats().counters.get("flow.memory_limit");
+        assert!(refused > 0);
+        assert!(t.open_flows() > 100 && t.open_flows() < 20_000);
+        t.flush_all(&mut out);
+        assert_eq!(out.len() as u64, t.stats().tls_flows);
+        assert_eq!(t.buffered_bytes(), 0);
+        assert_eq!(
+            t.memory_used(),
+            t.table_bytes,
+            "only the slot array is left"
+        );
     }
 
     #[test]

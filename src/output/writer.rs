@@ -15,6 +15,9 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
+/// Rows per Parquet row group (what the writer buffers before encoding to disk).
+pub const ROW_GROUP_ROWS: usize = 64 * 1024;
+
 /// Output file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -90,6 +93,9 @@ impl TableWriter {
             Format::Parquet => {
                 let props = WriterProperties::builder()
                     .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                    // The writer holds a whole row group in memory: bound it (the
+                    // default, 1 M rows, held hundreds of MB on a flood of connections).
+                    .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
                     .set_created_by(format!("tlstap {}", env!("CARGO_PKG_VERSION")))
                     .build();
                 let w = ArrowWriter::try_new(file, schema, Some(props)).map_err(|source| {

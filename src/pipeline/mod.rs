@@ -296,14 +296,12 @@ pub fn capture_loop<S: PacketSource + ?Sized>(
             }
         }
     }
-    table.flush_all(&mut out);
+    if !out.is_empty() && !hand_on(&mut out) {
+        return (packets, segments, problem);
+    }
+    table.flush_all_in_batches(RECORDS_PER_BATCH, &mut hand_on);
     publish(src, packets);
     tick(table, decoder);
-    for chunk in out.chunks(RECORDS_PER_BATCH) {
-        if !hand_on(&mut chunk.to_vec()) {
-            break;
-        }
-    }
     (packets, segments, problem)
 }
 
