@@ -207,6 +207,59 @@ struct FileResult {
     problem: Option<InputProblem>,
 }
 
+impl RunReport {
+    /// Fold one source's totals into the run's.
+    fn add_file(&mut self, res: FileResult) {
+        self.bytes += res.bytes;
+        self.packets += res.packets;
+        self.tcp_segments += res.tcp_segments;
+        self.flows += res.flows;
+        self.tls_flows += res.tls_flows;
+        self.peak_open_flows = self.peak_open_flows.max(res.peak_open_flows);
+        self.counters.merge(&res.counters);
+        if let Some(p) = res.problem {
+            self.problems.push(p);
+        }
+    }
+}
+
+/// Read one packet source to its end through decode and a fresh flow table, handing
+/// records to `emit`; the source's totals and counters come back as a [`FileResult`].
+/// The one path shared by `read` (per file) and [`analyze_source`].
+fn read_source<S: PacketSource + ?Sized>(
+    src: &mut S,
+    path: &Path,
+    flow: FlowLimits,
+    decoder: DecoderLimits,
+    live: &LiveCounters,
+    stop: &AtomicBool,
+    emit: impl FnMut(Vec<FlowRecord>) -> bool,
+) -> FileResult {
+    let mut decoder = Decoder::new(decoder);
+    let mut table = FlowTable::new(flow);
+    let (packets, segments, problem) =
+        capture_loop(src, &mut decoder, &mut table, live, stop, emit, |_, _| {});
+    let fs = table.stats();
+    let mut counters = fs.counters.clone();
+    counters.merge(decoder.counters());
+    counters.merge(&src.counters());
+    FileResult {
+        records: table.records_assigned(),
+        bytes: src.bytes_consumed(),
+        packets,
+        tcp_segments: segments,
+        flows: fs.flows_seen,
+        tls_flows: fs.tls_flows,
+        peak_open_flows: fs.peak_open_flows,
+        counters,
+        problem: problem.map(|message| InputProblem {
+            path: path.to_owned(),
+            message,
+            partial: true,
+        }),
+    }
+}
+
 /// Completed records wait at most this long (packet time) for their batch to fill, so a
 /// live link with few handshakes still hands them on promptly.
 pub const MAX_BATCH_DELAY_NS: i64 = 200_000_000;
@@ -332,34 +385,9 @@ fn process_file(
             return res;
         }
     };
-    let mut decoder = Decoder::new(cfg.decoder);
-    let mut table = FlowTable::new(cfg.flow);
-    let (packets, segments, problem) = capture_loop(
-        &mut src,
-        &mut decoder,
-        &mut table,
-        live,
-        stop,
-        |recs| tx.send(ToParse::Flows(file_idx, recs)).is_ok(),
-        |_, _| {},
-    );
-    res.bytes = src.bytes_consumed();
-    res.packets = packets;
-    res.tcp_segments = segments;
-    res.records = table.records_assigned();
-    let fs = table.stats();
-    res.flows = fs.flows_seen;
-    res.tls_flows = fs.tls_flows;
-    res.peak_open_flows = fs.peak_open_flows;
-    res.counters.merge(&fs.counters);
-    res.counters.merge(decoder.counters());
-    res.counters.merge(&src.counters());
-    res.problem = problem.map(|message| InputProblem {
-        path: path.to_owned(),
-        message,
-        partial: true,
-    });
-    res
+    read_source(&mut src, path, cfg.flow, cfg.decoder, live, stop, |recs| {
+        tx.send(ToParse::Flows(file_idx, recs)).is_ok()
+    })
 }
 
 /// Run a batch analysis over capture files.
@@ -480,16 +508,7 @@ fn writer_loop(
             }
             ToWrite::FileDone(file, res) => {
                 order.file_done(file, res.records);
-                report.bytes += res.bytes;
-                report.packets += res.packets;
-                report.tcp_segments += res.tcp_segments;
-                report.flows += res.flows;
-                report.tls_flows += res.tls_flows;
-                report.peak_open_flows = report.peak_open_flows.max(res.peak_open_flows);
-                report.counters.merge(&res.counters);
-                if let Some(p) = res.problem {
-                    report.problems.push(p);
-                }
+                report.add_file(*res);
             }
         }
         if let Err(e) = order.drain(|a| output.push(a)) {
@@ -559,36 +578,11 @@ pub fn analyze_source<S: PacketSource + ?Sized>(
         ..Default::default()
     };
     let mut records = Vec::new();
-    let mut decoder = Decoder::new(decoder);
-    let mut table = FlowTable::new(flow);
-    let (packets, segments, problem) = capture_loop(
-        src,
-        &mut decoder,
-        &mut table,
-        &live,
-        &stop,
-        |recs| {
-            records.extend(recs);
-            true
-        },
-        |_, _| {},
-    );
-    report.bytes = src.bytes_consumed();
-    report.packets = packets;
-    report.tcp_segments = segments;
-    report.flows = table.stats().flows_seen;
-    report.tls_flows = table.stats().tls_flows;
-    report.peak_open_flows = table.stats().peak_open_flows;
-    report.counters.merge(&table.stats().counters);
-    report.counters.merge(decoder.counters());
-    report.counters.merge(&src.counters());
-    if let Some(message) = problem {
-        report.problems.push(InputProblem {
-            path: PathBuf::from(name),
-            message,
-            partial: true,
-        });
-    }
+    let res = read_source(src, Path::new(name), flow, decoder, &live, &stop, |recs| {
+        records.extend(recs);
+        true
+    });
+    report.add_file(res);
     records.sort_by_key(|r| r.seq);
     let mut certs = crate::output::CertTable::default();
     let mut rows = Vec::with_capacity(records.len());
