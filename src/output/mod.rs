@@ -1,7 +1,10 @@
-//! The writer stage: rows in final order in, `handshakes` and `certificates` tables out.
+//! The writer stage: [`Chunk`]s in final order in, `handshakes` and `certificates`
+//! tables out.
 //!
-//! Rows are batched ([`OutputConfig::batch_rows`]) into Arrow record batches and
-//! written as they fill, so memory stays flat however many handshakes a run has.
+//! A chunk is a batch of analysed connections already turned into an Arrow record batch
+//! by the parser pool ([`Chunk::new`]), so the one writer thread only merges
+//! certificates and encodes Parquet; memory stays flat however many handshakes a run
+//! has.
 //! Certificates are merged by SHA-256 over the whole run (`first_seen` = earliest packet
 //! time, `seen_count` = sightings) and written at the end, ordered by
 //! (`first_seen`, `sha256`), so the table is the same whatever thread parsed what.
@@ -37,7 +40,8 @@ pub struct OutputConfig {
     /// certificates table).
     pub dir: Option<PathBuf>,
     pub format: Format,
-    /// Rows per record batch (and so per Parquet write).
+    /// Rows per record batch of the tables written from rows (certificates, and every
+    /// table of a live window).
     pub batch_rows: usize,
     /// Distinct certificates remembered for the certificates table.
     pub max_certificates: usize,
@@ -151,6 +155,43 @@ impl OutputSummary {
         *self.by_version.entry(version).or_insert(0) += 1;
         *self.by_status.entry(row.hs.status.as_str()).or_insert(0) += 1;
     }
+
+    /// Add another summary's counts by version and status.
+    fn merge_counts(&mut self, other: &OutputSummary) {
+        for (k, v) in &other.by_version {
+            *self.by_version.entry(k).or_insert(0) += v;
+        }
+        for (k, v) in &other.by_status {
+            *self.by_status.entry(k).or_insert(0) += v;
+        }
+    }
+}
+
+/// A batch of analysed connections made ready for the writer: the `handshakes` rows as
+/// one Arrow record batch, their certificate sightings, and their counts.
+pub struct Chunk {
+    pub handshakes: RecordBatch,
+    pub certs: Vec<CertSighting>,
+    counts: OutputSummary,
+}
+
+impl Chunk {
+    /// Build on a parser thread, so the writer does no per-row work.
+    pub fn new(analyzed: Vec<Analyzed>) -> Result<Chunk, ArrowError> {
+        let mut counts = OutputSummary::default();
+        let mut certs = Vec::new();
+        let mut rows = Vec::with_capacity(analyzed.len());
+        for a in analyzed {
+            counts.count(&a.row);
+            certs.extend(a.certs);
+            rows.push(a.row);
+        }
+        Ok(Chunk {
+            handshakes: handshakes_batch(&rows)?,
+            certs,
+            counts,
+        })
+    }
 }
 
 /// Write `rows` as one complete table file `dir/name` (temporary name, then renamed),
@@ -176,7 +217,6 @@ pub fn write_table<T>(
 pub struct Output {
     cfg: OutputConfig,
     handshakes: TableWriter,
-    pending: Vec<HandshakeRow>,
     certs: CertTable,
     counters: Counters,
     summary: OutputSummary,
@@ -194,7 +234,6 @@ impl Output {
             None => TableWriter::stdout(),
         };
         Ok(Output {
-            pending: Vec::with_capacity(cfg.batch_rows.min(1 << 16)),
             cfg,
             handshakes,
             certs: CertTable::default(),
@@ -203,27 +242,16 @@ impl Output {
         })
     }
 
-    /// Add one analysed connection (rows must arrive in final order).
-    pub fn push(&mut self, a: Analyzed) -> Result<(), OutputError> {
-        for s in a.certs {
+    /// Write one chunk (chunks must arrive in final order).
+    pub fn push(&mut self, chunk: Chunk) -> Result<(), OutputError> {
+        for s in chunk.certs {
             self.certs
                 .add(s, self.cfg.max_certificates, &mut self.counters);
         }
-        self.summary.count(&a.row);
-        self.pending.push(a.row);
-        if self.pending.len() >= self.cfg.batch_rows.max(1) {
-            self.flush()?;
+        self.summary.merge_counts(&chunk.counts);
+        if chunk.handshakes.num_rows() > 0 {
+            self.handshakes.write(&chunk.handshakes)?;
         }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<(), OutputError> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let batch = handshakes_batch(&self.pending)?;
-        self.handshakes.write(&batch)?;
-        self.pending.clear();
         Ok(())
     }
 
@@ -233,7 +261,6 @@ impl Output {
 
     /// Write what is pending, the certificates table, and move files into place.
     pub fn finish(mut self) -> Result<(OutputSummary, Counters), OutputError> {
-        self.flush()?;
         let mut summary = std::mem::take(&mut self.summary);
         summary.handshakes = self.handshakes.rows();
         if let Some(p) = self.handshakes.finish()? {

@@ -3,18 +3,20 @@
 //! [`capture_loop`] and everything after it.
 //!
 //! ```text
-//!  capture thread(s)            parser pool (rayon)           writer (caller's thread)
-//!  read + decode + reassemble → analyze_flow (TLS, JA3/JA4, → reorder by (file, seq),
-//!  one file per thread          certificate parse)            batch, Parquet/JSONL
+//!  capture thread(s)            parser pool (rayon)            writer (caller's thread)
+//!  read + decode + reassemble → analyze_flow (TLS, JA3/JA4,  → reorder by (file, batch),
+//!  one file per thread          certificates), rows → Arrow    certificates, Parquet/JSONL
 //! ```
 //! Stages are joined by bounded channels carrying batches of owned records
 //! ([`CHANNEL_BATCHES`] batches of up to [`RECORDS_PER_BATCH`]); for files the policy
 //! when a channel is full is to block (nothing is dropped; the reader simply waits).
 //!
-//! Determinism: each capture thread numbers its TLS flows in packet order; the writer
-//! emits files in input order and rows of a file by that number, so the output is
-//! byte-identical whatever the thread count or scheduling. The reorder buffer holds only
-//! rows that finished ahead of an earlier one.
+//! Determinism: a capture thread hands on connections in packet order (when their
+//! handshake is done, or at the end of the file) and numbers its batches; the parser
+//! pool turns each batch into one Arrow record batch, and the writer emits files in
+//! input order and a file's batches by number, so the output is byte-identical whatever
+//! the thread count or scheduling. The reorder buffer holds only batches that finished
+//! ahead of an earlier one.
 
 pub mod live;
 mod order;
@@ -29,7 +31,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use crate::certs::chain::{TrustStore, Validator, DEFAULT_CACHE_LIMIT};
 use crate::decode::{Decoder, DecoderLimits};
 use crate::flow::table::{FlowLimits, FlowRecord, FlowTable};
-use crate::output::{Output, OutputConfig, OutputError, OutputSummary};
+use crate::output::{Chunk, Output, OutputConfig, OutputError, OutputSummary};
 use crate::row::{analyze_flow, Analyzed, CertClaims};
 use crate::source::{CaptureFile, PacketSource, SourceError};
 use crate::stats::Counters;
@@ -37,12 +39,14 @@ pub use live::{run_live, LiveRunConfig, LiveRunError};
 use order::Reorder;
 pub use progress::Progress;
 
-/// Flow records per message from a capture thread to the parser pool.
-pub const RECORDS_PER_BATCH: usize = 64;
+/// Flow records per message from a capture thread to the parser pool (and rows per
+/// record batch the writer gets).
+pub const RECORDS_PER_BATCH: usize = 256;
 /// Packets between two progress publications of a capture thread.
 pub const PUBLISH_EVERY: u64 = 4096;
-/// Messages in flight on each channel.
-pub const CHANNEL_BATCHES: usize = 64;
+/// Messages in flight on each channel (with [`RECORDS_PER_BATCH`], at most 4096
+/// connections wait on each).
+pub const CHANNEL_BATCHES: usize = 16;
 
 /// Everything a batch run needs.
 #[derive(Debug, Clone)]
@@ -183,20 +187,24 @@ pub struct LiveCounters {
     pub handshakes: AtomicU64,
 }
 
+/// (file index, batch number within the file): the writer's order.
+type BatchId = (usize, u64);
+
 enum ToParse {
-    Flows(usize, Vec<FlowRecord>),
+    Flows(BatchId, Vec<FlowRecord>),
     FileDone(usize, Box<FileResult>),
 }
 
 enum ToWrite {
-    Rows(usize, Vec<Analyzed>),
+    Chunk(BatchId, Result<Box<Chunk>, OutputError>),
     FileDone(usize, Box<FileResult>),
 }
 
 /// What a capture thread reports for one file.
 #[derive(Debug, Default)]
 struct FileResult {
-    records: u64,
+    /// Batches handed to the parser pool.
+    batches: u64,
     bytes: u64,
     packets: u64,
     tcp_segments: u64,
@@ -244,7 +252,7 @@ fn read_source<S: PacketSource + ?Sized>(
     counters.merge(decoder.counters());
     counters.merge(&src.counters());
     FileResult {
-        records: table.records_assigned(),
+        batches: 0,
         bytes: src.bytes_consumed(),
         packets,
         tcp_segments: segments,
@@ -385,9 +393,14 @@ fn process_file(
             return res;
         }
     };
-    read_source(&mut src, path, cfg.flow, cfg.decoder, live, stop, |recs| {
-        tx.send(ToParse::Flows(file_idx, recs)).is_ok()
-    })
+    let mut batches = 0u64;
+    let mut res = read_source(&mut src, path, cfg.flow, cfg.decoder, live, stop, |recs| {
+        let sent = tx.send(ToParse::Flows((file_idx, batches), recs)).is_ok();
+        batches += u64::from(sent);
+        sent
+    });
+    res.batches = batches;
+    res
 }
 
 /// Run a batch analysis over capture files.
@@ -470,14 +483,13 @@ fn parse_worker(
 ) {
     for msg in rx {
         let out = match msg {
-            ToParse::Flows(file, recs) => {
-                let src = &sources[file];
-                ToWrite::Rows(
-                    file,
-                    recs.into_iter()
-                        .map(|r| analyze_flow(r, src, claims, validator))
-                        .collect(),
-                )
+            ToParse::Flows(id, recs) => {
+                let src = &sources[id.0];
+                let rows: Vec<Analyzed> = recs
+                    .into_iter()
+                    .map(|r| analyze_flow(r, src, claims, validator))
+                    .collect();
+                ToWrite::Chunk(id, Chunk::new(rows).map(Box::new).map_err(Into::into))
             }
             ToParse::FileDone(file, res) => ToWrite::FileDone(file, res),
         };
@@ -501,17 +513,13 @@ fn writer_loop(
             continue; // drain so the other stages can finish
         }
         match msg {
-            ToWrite::Rows(file, rows) => {
-                for a in rows {
-                    order.push(file, a.row.meta.seq, a);
-                }
-            }
+            ToWrite::Chunk((file, batch), chunk) => order.push(file, batch, chunk),
             ToWrite::FileDone(file, res) => {
-                order.file_done(file, res.records);
+                order.file_done(file, res.batches);
                 report.add_file(*res);
             }
         }
-        if let Err(e) = order.drain(|a| output.push(a)) {
+        if let Err(e) = order.drain(|c| output.push(*c?)) {
             stop.store(true, Ordering::Relaxed);
             failed = Some(e);
         }
@@ -583,7 +591,6 @@ pub fn analyze_source<S: PacketSource + ?Sized>(
         true
     });
     report.add_file(res);
-    records.sort_by_key(|r| r.seq);
     let mut certs = crate::output::CertTable::default();
     let mut rows = Vec::with_capacity(records.len());
     for rec in records {

@@ -12,9 +12,10 @@
 //! to nanoseconds (`if_tsresol` as 10^-n or 2^-n, plus `if_tsoffset`), in `i128` and
 //! saturated to `i64`.
 //!
-//! Invariants: one 1 MiB `BufReader`; each record is read into one reused buffer that
-//! only grows (to at most [`MAX_BLOCK_LEN`]), and the returned packet borrows it, so the
-//! hot path allocates nothing. A damaged record stops the reader with one error after
+//! Invariants: one read window of [`READ_BUFFER_LEN`] (grown only for a block larger
+//! than that, to at most [`MAX_BLOCK_LEN`]) that the input is `read(2)` straight into;
+//! a returned packet borrows its bytes in place, so the hot path neither allocates nor
+//! copies (the bytes of a record cut by the window's end are moved to its front once). A damaged record stops the reader with one error after
 //! every earlier packet was delivered; pcapng blocks that are well framed but unusable
 //! are skipped and counted (`source.*`).
 //!
@@ -22,7 +23,7 @@
 //! [`MAX_BLOCK_LEN`]), [`MAX_BLOCK_LEN`] (pcapng block), [`MAX_INTERFACES`] per section.
 
 use std::fs::File;
-use std::io::{self, BufReader, Cursor, Read};
+use std::io::{self, Cursor, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -142,7 +143,7 @@ enum Format {
     Pcapng(PcapngState),
 }
 
-/// Where the packet of the last call sits in `buf`.
+/// Where the packet of the last call sits in the read window.
 struct Found {
     ts_ns: i64,
     linktype: u32,
@@ -153,12 +154,15 @@ struct Found {
 
 /// A pcap or pcapng file (optionally gzip-compressed) read packet by packet.
 pub struct CaptureFile {
-    rd: BufReader<Box<dyn Read + Send>>,
+    rd: Box<dyn Read + Send>,
     consumed: Arc<AtomicU64>,
     gz: bool,
     /// Offset in the decompressed stream of the next unread byte (for error messages).
     offset: u64,
-    buf: Vec<u8>,
+    /// Read window: `win[pos..end]` was read from `rd` and not consumed yet.
+    win: Vec<u8>,
+    pos: usize,
+    end: usize,
     format: Format,
     done: bool,
     counters: Counters,
@@ -293,11 +297,13 @@ impl CaptureFile {
             (prefix.clone(), Box::new(Cursor::new(prefix).chain(raw)))
         };
         let mut cf = CaptureFile {
-            rd: BufReader::with_capacity(READ_BUFFER_LEN, stream),
+            rd: stream,
             consumed,
             gz,
             offset: 0,
-            buf: Vec::new(),
+            win: vec![0; READ_BUFFER_LEN],
+            pos: 0,
+            end: 0,
             format: Format::Pcapng(PcapngState {
                 endian: Endian { big: false },
                 interfaces: Vec::new(),
@@ -358,45 +364,66 @@ impl CaptureFile {
         })
     }
 
-    /// Reads until `out` is full or the input ends; returns the bytes read.
-    fn fill(&mut self, out: &mut [u8]) -> Result<usize, SourceError> {
-        let mut got = 0;
-        while got < out.len() {
-            let dst = match out.get_mut(got..) {
-                Some(d) => d,
-                None => break,
+    /// Makes up to `n` bytes available at `win[pos..]`, reading as much as the window
+    /// holds; returns how many are (`n`, or fewer only at the end of the input).
+    fn available(&mut self, n: usize) -> Result<usize, SourceError> {
+        let have = self.end.saturating_sub(self.pos);
+        if have >= n {
+            return Ok(n);
+        }
+        if self.pos > 0 {
+            self.win.copy_within(self.pos..self.end, 0);
+            (self.pos, self.end) = (0, have);
+        }
+        if self.win.len() < n {
+            self.win.resize(n, 0);
+        }
+        while self.end < n {
+            let Some(dst) = self.win.get_mut(self.end..) else {
+                break;
             };
             match self.rd.read(dst) {
                 Ok(0) => break,
-                Ok(k) => got += k,
+                Ok(k) => self.end += k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if self.gz => return Err(gz_error(e, self.offset + got as u64)),
+                Err(e) if self.gz => return Err(gz_error(e, self.offset + self.end as u64)),
                 Err(e) => return Err(SourceError::Io(e)),
             }
         }
-        self.offset += got as u64;
-        Ok(got)
+        Ok(self.end.min(n))
     }
 
-    /// Reads exactly `n` bytes into `self.buf[..n]`, or reports `what` as truncated.
-    fn fill_buf_exact(&mut self, n: usize, what: &'static str) -> Result<(), SourceError> {
-        if self.buf.len() < n {
-            self.buf.resize(n, 0);
+    fn consume(&mut self, n: usize) {
+        self.pos += n;
+        self.offset += n as u64;
+    }
+
+    /// Copies the next bytes into `out` until it is full or the input ends; returns the
+    /// bytes copied (for small fixed headers).
+    fn fill(&mut self, out: &mut [u8]) -> Result<usize, SourceError> {
+        let got = self.available(out.len())?;
+        let src = self.win.get(self.pos..self.pos + got).unwrap_or(&[]);
+        let n = src.len();
+        if let Some(dst) = out.get_mut(..n) {
+            dst.copy_from_slice(src);
         }
+        self.consume(n);
+        Ok(n)
+    }
+
+    /// Consumes exactly `n` bytes and returns where they start in the window (valid
+    /// until the next read), or reports `what` as truncated.
+    fn take_exact(&mut self, n: usize, what: &'static str) -> Result<usize, SourceError> {
         let start = self.offset;
-        let mut buf = std::mem::take(&mut self.buf);
-        let r = match buf.get_mut(..n) {
-            Some(dst) => self.fill(dst),
-            None => Ok(0),
-        };
-        self.buf = buf;
-        if r? < n {
+        if self.available(n)? < n {
             return Err(SourceError::Truncated {
                 offset: start,
                 what,
             });
         }
-        Ok(())
+        let at = self.pos;
+        self.consume(n);
+        Ok(at)
     }
 
     fn next_pcap(&mut self) -> Result<Option<Found>, SourceError> {
@@ -429,7 +456,7 @@ impl CaptureFile {
             });
         }
         let n = caplen as usize;
-        self.fill_buf_exact(n, "pcap record")?;
+        let at = self.take_exact(n, "pcap record")?;
         let frac_ns = if nanos {
             i64::from(frac)
         } else {
@@ -439,8 +466,8 @@ impl CaptureFile {
             ts_ns: i64::from(sec) * 1_000_000_000 + frac_ns,
             linktype,
             orig_len,
-            start: 0,
-            end: n,
+            start: at,
+            end: at + n,
         }))
     }
 
@@ -512,8 +539,8 @@ impl CaptureFile {
             // Rest of the block, including the trailing length.
             let already = if is_shb { 12 } else { 8 };
             let rest = blen as usize - already;
-            self.fill_buf_exact(rest, "pcapng block")?;
-            let trailer = e.u32(&self.buf, rest - 4).unwrap_or(0);
+            let at = self.take_exact(rest, "pcapng block")?;
+            let trailer = e.u32(&self.win, at + rest - 4).unwrap_or(0);
             if trailer != blen {
                 return Err(self.bad_block(
                     blk_off,
@@ -526,19 +553,22 @@ impl CaptureFile {
             if is_shb {
                 continue;
             }
-            if let Some(found) = self.pcapng_block(e, btype, body_len) {
+            if let Some(mut found) = self.pcapng_block(e, btype, at, body_len) {
+                found.start += at;
+                found.end += at;
                 return Ok(Some(found));
             }
         }
     }
 
-    /// Handles one non-SHB block whose body is `self.buf[..body_len]`.
-    fn pcapng_block(&mut self, e: Endian, btype: u32, body_len: usize) -> Option<Found> {
+    /// Handles one non-SHB block whose body is `win[at..at + body_len]`; a packet's
+    /// place is returned relative to the body.
+    fn pcapng_block(&mut self, e: Endian, btype: u32, at: usize, body_len: usize) -> Option<Found> {
         let state = match &mut self.format {
             Format::Pcapng(s) => s,
             Format::Pcap(_) => return None,
         };
-        let body = self.buf.get(..body_len)?;
+        let body = self.win.get(at..at.checked_add(body_len)?)?;
         match btype {
             PCAPNG_IDB => {
                 match parse_idb(e, body) {
@@ -622,7 +652,7 @@ impl PacketSource for CaptureFile {
         };
         match r {
             Ok(Some(f)) => {
-                let data = self.buf.get(f.start..f.end).unwrap_or(&[]);
+                let data = self.win.get(f.start..f.end).unwrap_or(&[]);
                 Some(Ok(RawPacket {
                     ts_ns: f.ts_ns,
                     linktype: f.linktype,
