@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use crate::certs::chain::{Validator, Verdict};
-use crate::certs::{cert_sha256_hex, parse_certificate, CertInfo};
+use crate::certs::{cert_sha256_hex_memo, parse_certificate, CertInfo};
 use crate::fingerprint::{self, ClientParams, ServerParams, Transport};
 use crate::flow::community_id::{community_id_v1, PROTO_TCP};
 use crate::flow::stream::{StreamData, StreamEnd};
@@ -126,7 +126,7 @@ pub fn analyze_flow(
     let hash_chain = |ders: &[Vec<u8>], certs: &mut Vec<CertSighting>| {
         let mut hashes = Vec::with_capacity(ders.len());
         for der in ders {
-            let sha256 = cert_sha256_hex(der);
+            let sha256 = cert_sha256_hex_memo(der);
             let info = claims
                 .claim(&sha256)
                 .then(|| Box::new(parse_certificate(der)));

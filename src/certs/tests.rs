@@ -328,3 +328,24 @@ proptest! {
         prop_assert_eq!(c.sha256.len(), 64);
     }
 }
+
+#[test]
+fn sha256_memo_agrees_with_the_hash_and_starts_over_when_full() {
+    use crate::certs::{cert_sha256_hex, cert_sha256_hex_memo, SHA256_MEMO_BYTES};
+    let small: Vec<Vec<u8>> = (0u8..20).map(|i| vec![i; 1500]).collect();
+    for _ in 0..3 {
+        for der in &small {
+            assert_eq!(cert_sha256_hex_memo(der), cert_sha256_hex(der));
+        }
+    }
+    // Enough distinct large inputs to overflow the memo several times over.
+    let big = SHA256_MEMO_BYTES / 3 + 1;
+    for i in 0u8..10 {
+        let der = vec![i; big];
+        assert_eq!(cert_sha256_hex_memo(&der), cert_sha256_hex(&der));
+    }
+    let oversized = vec![7u8; SHA256_MEMO_BYTES + 1];
+    assert_eq!(cert_sha256_hex_memo(&oversized), cert_sha256_hex(&oversized));
+    assert_eq!(cert_sha256_hex_memo(&small[3]), cert_sha256_hex(&small[3]));
+    assert_eq!(cert_sha256_hex_memo(&[]), cert_sha256_hex(&[]));
+}

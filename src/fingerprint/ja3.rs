@@ -24,7 +24,26 @@ fn join_dec<T: Copy + Into<u32>>(out: &mut String, vals: &[T], skip_grease: bool
             out.push('-');
         }
         first = false;
-        let _ = write!(out, "{n}");
+        push_dec(out, n);
+    }
+}
+
+/// `n` in decimal, written directly (`write!` was a visible share of the parser pool's
+/// time: it runs for every value of every hello).
+fn push_dec(out: &mut String, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
     }
 }
 
@@ -67,6 +86,15 @@ pub fn md5_hex(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_digits_match_display() {
+        for n in [0u32, 7, 9, 10, 99, 100, 4865, 65535, 1 << 20, u32::MAX] {
+            let mut s = String::from("x");
+            push_dec(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
+    }
 
     fn nums(s: &str) -> Vec<u16> {
         s.split('-')
