@@ -34,9 +34,10 @@
 //! opening connections cannot push real handshakes out; idle ones still expire. A
 //! direction that cannot get an assembler is counted the same way and not collected.
 //!
-//! Determinism: each TLS flow gets a sequence number when it is first recognised, in
-//! packet order; rows are later written in that order. Nothing depends on hash-map
-//! iteration order (flushes sort by that sequence number).
+//! Determinism: records leave in packet order (the packet that finished the flow), and
+//! each TLS flow gets a sequence number when it is first recognised, in packet order;
+//! the end-of-input flush hands out what is left in that order. Nothing depends on
+//! hash-map iteration order.
 
 use std::collections::HashMap;
 

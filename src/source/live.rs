@@ -22,8 +22,8 @@
 //! are published in [`CaptureStats`] on every read timeout and every
 //! [`STATS_EVERY_PACKETS`] packets, for the health line and the `stats` table.
 //!
-//! Each frame is copied once into a reused buffer (at most snaplen bytes), as the file
-//! reader does; nothing is allocated per packet.
+//! Each frame is copied once into a reused buffer (at most snaplen bytes); nothing is
+//! allocated per packet (the file reader hands out bytes in its read window instead).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

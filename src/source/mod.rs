@@ -1,7 +1,7 @@
 //! Packet sources: where raw link-layer frames come from.
 //!
 //! A [`PacketSource`] yields [`RawPacket`]s in capture order, each borrowing the source's
-//! reused buffer until the next call, so reading allocates nothing per packet. Capture
+//! buffer until the next call, so reading allocates nothing per packet. Capture
 //! files are read by [`file::CaptureFile`], a libpcap live capture by
 //! [`live::LiveCapture`]; everything after the source is the same code path.
 //!
