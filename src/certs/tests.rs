@@ -345,7 +345,10 @@ fn sha256_memo_agrees_with_the_hash_and_starts_over_when_full() {
         assert_eq!(cert_sha256_hex_memo(&der), cert_sha256_hex(&der));
     }
     let oversized = vec![7u8; SHA256_MEMO_BYTES + 1];
-    assert_eq!(cert_sha256_hex_memo(&oversized), cert_sha256_hex(&oversized));
+    assert_eq!(
+        cert_sha256_hex_memo(&oversized),
+        cert_sha256_hex(&oversized)
+    );
     assert_eq!(cert_sha256_hex_memo(&small[3]), cert_sha256_hex(&small[3]));
     assert_eq!(cert_sha256_hex_memo(&[]), cert_sha256_hex(&[]));
 }
