@@ -1,6 +1,6 @@
-//! Reorder buffer: analysed rows arrive in any order from the parser pool and leave in
-//! (file index, sequence) order. A file is complete once its capture thread reported
-//! how many records it numbered and that many rows have left.
+//! Reorder buffer: items (the parser pool's batches) arrive in any order and leave in
+//! (file index, number) order. A file is complete once its capture thread reported how
+//! many items it numbered and that many have left.
 
 use std::collections::BTreeMap;
 
