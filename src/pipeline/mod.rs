@@ -232,7 +232,9 @@ impl RunReport {
 }
 
 /// Read one packet source to its end through decode and a fresh flow table, handing
-/// records to `emit`; the source's totals and counters come back as a [`FileResult`].
+/// batches of records to `emit` with their number (0, 1, ...; a batch `emit` refuses
+/// stops the read and is not counted); the source's totals and counters come back as a
+/// [`FileResult`].
 /// The one path shared by `read` (per file) and [`analyze_source`].
 fn read_source<S: PacketSource + ?Sized>(
     src: &mut S,
@@ -241,18 +243,31 @@ fn read_source<S: PacketSource + ?Sized>(
     decoder: DecoderLimits,
     live: &LiveCounters,
     stop: &AtomicBool,
-    emit: impl FnMut(Vec<FlowRecord>) -> bool,
+    mut emit: impl FnMut(u64, Vec<FlowRecord>) -> bool,
 ) -> FileResult {
     let mut decoder = Decoder::new(decoder);
     let mut table = FlowTable::new(flow);
-    let (packets, segments, problem) =
-        capture_loop(src, &mut decoder, &mut table, live, stop, emit, |_, _| {});
+    let mut batches = 0u64;
+    let numbered = |recs| {
+        let taken = emit(batches, recs);
+        batches += u64::from(taken);
+        taken
+    };
+    let (packets, segments, problem) = capture_loop(
+        src,
+        &mut decoder,
+        &mut table,
+        live,
+        stop,
+        numbered,
+        |_, _| {},
+    );
     let fs = table.stats();
     let mut counters = fs.counters.clone();
     counters.merge(decoder.counters());
     counters.merge(&src.counters());
     FileResult {
-        batches: 0,
+        batches,
         bytes: src.bytes_consumed(),
         packets,
         tcp_segments: segments,
@@ -393,14 +408,15 @@ fn process_file(
             return res;
         }
     };
-    let mut batches = 0u64;
-    let mut res = read_source(&mut src, path, cfg.flow, cfg.decoder, live, stop, |recs| {
-        let sent = tx.send(ToParse::Flows((file_idx, batches), recs)).is_ok();
-        batches += u64::from(sent);
-        sent
-    });
-    res.batches = batches;
-    res
+    read_source(
+        &mut src,
+        path,
+        cfg.flow,
+        cfg.decoder,
+        live,
+        stop,
+        |n, recs| tx.send(ToParse::Flows((file_idx, n), recs)).is_ok(),
+    )
 }
 
 /// Run a batch analysis over capture files.
@@ -586,10 +602,18 @@ pub fn analyze_source<S: PacketSource + ?Sized>(
         ..Default::default()
     };
     let mut records = Vec::new();
-    let res = read_source(src, Path::new(name), flow, decoder, &live, &stop, |recs| {
-        records.extend(recs);
-        true
-    });
+    let res = read_source(
+        src,
+        Path::new(name),
+        flow,
+        decoder,
+        &live,
+        &stop,
+        |_, recs| {
+            records.extend(recs);
+            true
+        },
+    );
     report.add_file(res);
     let mut certs = crate::output::CertTable::default();
     let mut rows = Vec::with_capacity(records.len());
