@@ -26,6 +26,25 @@ use crate::tls::names::{cipher_name, version_name};
 /// Version of the output schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: &str = "1";
 
+/// Columns written with Parquet dictionary encoding: strings drawn from a small fixed
+/// vocabulary (names of versions, ciphers, statuses, key types), where a dictionary
+/// lets readers filter and group on codes. Every other column is written plain: on
+/// per-connection values (times, ports, hashes, community IDs) a dictionary only
+/// overflows and falls back, and on code-point lists ZSTD already takes out the
+/// repetition. Measured on the dense bench corpus's 50,000 rows: dictionary on every
+/// column took about 1.5x the encoding time and wrote a 28 % larger file than this.
+pub const DICTIONARY_COLUMNS: &[&str] = &[
+    "transport",
+    "source_file",
+    "version_name",
+    "cipher_name",
+    "status",
+    "validation_status",
+    "key_type",
+    "curve",
+    "sig_alg",
+];
+
 /// One certificate row: parsed fields plus where it was seen.
 #[derive(Debug, Clone)]
 pub struct CertRow {

@@ -3,7 +3,8 @@
 //! A file is written under a temporary name (`.<name>.tmp`) in its final folder and
 //! renamed into place only when complete, so a reader (or a pipeline polling the
 //! folder) never sees a partial file. Parquet files are ZSTD-compressed with the
-//! schema version in the file metadata.
+//! schema version in the file metadata; only the enum-like string columns
+//! ([`DICTIONARY_COLUMNS`]) are dictionary-encoded.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -14,6 +15,9 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+
+use crate::output::batch::DICTIONARY_COLUMNS;
 
 /// Rows per Parquet row group (what the writer buffers before encoding to disk).
 pub const ROW_GROUP_ROWS: usize = 64 * 1024;
@@ -91,7 +95,16 @@ impl TableWriter {
         let file = File::create(&tmp).map_err(io_err(&tmp))?;
         let inner = match format {
             Format::Parquet => {
-                let props = WriterProperties::builder()
+                let mut props = WriterProperties::builder().set_dictionary_enabled(false);
+                for field in schema.fields() {
+                    if DICTIONARY_COLUMNS.contains(&field.name().as_str()) {
+                        props = props.set_column_dictionary_enabled(
+                            ColumnPath::from(field.name().as_str()),
+                            true,
+                        );
+                    }
+                }
+                let props = props
                     .set_compression(Compression::ZSTD(ZstdLevel::default()))
                     // The writer holds a whole row group in memory: bound it (the
                     // default, 1 M rows, held hundreds of MB on a flood of connections).
@@ -203,5 +216,42 @@ impl TableWriter {
             }
             None => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    use super::*;
+
+    /// Enum-like string columns get a dictionary page; per-connection columns do not.
+    #[test]
+    fn dictionary_only_on_enum_like_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let names: ArrayRef = Arc::new(StringArray::from(vec!["TLSv1.3"; 100]));
+        let ids: ArrayRef = Arc::new(StringArray::from(
+            (0..100).map(|i| format!("1:{i}")).collect::<Vec<_>>(),
+        ));
+        let ts: ArrayRef = Arc::new(Int64Array::from((0..100).collect::<Vec<i64>>()));
+        let batch = RecordBatch::try_from_iter([
+            ("version_name", names),
+            ("community_id", ids),
+            ("ts", ts),
+        ])
+        .unwrap();
+        let mut w =
+            TableWriter::create(dir.path(), "t.parquet", Format::Parquet, batch.schema()).unwrap();
+        w.write(&batch).unwrap();
+        let path = w.finish().unwrap().unwrap();
+        let reader = SerializedFileReader::new(File::open(path).unwrap()).unwrap();
+        let rg = reader.metadata().row_group(0);
+        let has_dict = |i: usize| rg.column(i).dictionary_page_offset().is_some();
+        assert!(has_dict(0), "version_name is dictionary-encoded");
+        assert!(!has_dict(1), "community_id is plain");
+        assert!(!has_dict(2), "ts is plain");
     }
 }
