@@ -10,6 +10,7 @@
 //! - [`certs`]: X.509 parsing of the certificates seen, chain validation;
 //! - [`findings`]: short codes for what a security team acts on, per handshake;
 //! - [`row`]: one connection to one output row (the parser pool's work);
+//! - [`memo`]: the bounded per-thread memo the parser pool reuses results from;
 //! - [`output`]: Arrow batches, Parquet / JSON lines writing;
 //! - [`report`]: `tlstap report`, reading an output folder back into a summary;
 //! - [`pipeline`]: threads and channels joining the stages (the only place that knows
@@ -20,6 +21,7 @@ pub mod decode;
 pub mod findings;
 pub mod fingerprint;
 pub mod flow;
+pub mod memo;
 pub mod output;
 pub mod pipeline;
 pub mod report;

@@ -16,6 +16,7 @@ use crate::fingerprint::{self, ClientParams, ServerParams, Transport};
 use crate::flow::community_id::{community_id_v1, PROTO_TCP};
 use crate::flow::stream::{StreamData, StreamEnd};
 use crate::flow::table::{ClientBy, FlowRecord};
+use crate::memo::{ByteMemo, MemoSize};
 use crate::tls::model::HandshakeInfo;
 
 /// Connection identity of a row.
@@ -225,27 +226,82 @@ fn stream_anomalies(s: &StreamData, side: &'static str, out: &mut Vec<&'static s
 ///   records only), JA4 and JA3S are defined on TLS hellos, whose extension and 2-byte
 ///   cipher lists an SSLv2 hello does not have. tshark and Arkime print nothing for them
 ///   either, and a made-up string that no other tool produces is no pivot.
+///
+/// The fingerprints are pure functions of the hello parameters, and one client build
+/// sends the same parameters on every connection, so each parser thread remembers
+/// recent results ([`FINGERPRINT_MEMO_BYTES`], keyed by every parameter byte for byte:
+/// see [`crate::memo`]). A client that permutes its extensions per connection (Chrome
+/// since version 110) or sends fresh GREASE values simply misses the memo.
 pub fn fingerprints(hs: &HandshakeInfo) -> Fingerprints {
     let mut fp = Fingerprints::default();
-    if let Some(ch) = hs.client_hello.as_ref().filter(|ch| !ch.sslv2_format) {
-        let p = ClientParams::from(ch);
-        let s = fingerprint::ja3_string(&p);
-        fp.ja3 = Some(fingerprint::md5_hex(&s));
-        fp.ja3_string = Some(s);
-        let (ja4, ja4_r) = fingerprint::ja4_and_raw(&p, Transport::Tcp, false);
-        let (ja4_o, ja4_ro) = fingerprint::ja4_and_raw(&p, Transport::Tcp, true);
-        fp.ja4 = Some(ja4);
-        fp.ja4_r = Some(ja4_r);
-        fp.ja4_o = Some(ja4_o);
-        fp.ja4_ro = Some(ja4_ro);
-    }
-    if let Some(sh) = hs.server_hello.as_ref().filter(|sh| !sh.sslv2_format) {
-        let p = ServerParams::from(sh);
-        let s = fingerprint::ja3s_string(&p);
-        fp.ja3s = Some(fingerprint::md5_hex(&s));
-        fp.ja3s_string = Some(s);
-    }
+    FP_MEMO.with(|m| {
+        let m = &mut *m.borrow_mut();
+        if let Some(ch) = hs.client_hello.as_ref().filter(|ch| !ch.sslv2_format) {
+            let p = ClientParams::from(ch);
+            m.key.clear();
+            p.memo_key(&mut m.key);
+            let [ja3, ja3_string, ja4, ja4_r, ja4_o, ja4_ro] = m
+                .client
+                .get_or_insert_with(&m.key, || client_fingerprints(&p))
+                .0;
+            fp.ja3 = Some(ja3);
+            fp.ja3_string = Some(ja3_string);
+            fp.ja4 = Some(ja4);
+            fp.ja4_r = Some(ja4_r);
+            fp.ja4_o = Some(ja4_o);
+            fp.ja4_ro = Some(ja4_ro);
+        }
+        if let Some(sh) = hs.server_hello.as_ref().filter(|sh| !sh.sslv2_format) {
+            let p = ServerParams::from(sh);
+            m.key.clear();
+            p.memo_key(&mut m.key);
+            let [ja3s, ja3s_string] = m
+                .server
+                .get_or_insert_with(&m.key, || {
+                    let s = fingerprint::ja3s_string(&p);
+                    FpStrings([fingerprint::md5_hex(&s), s])
+                })
+                .0;
+            fp.ja3s = Some(ja3s);
+            fp.ja3s_string = Some(ja3s_string);
+        }
+    });
     fp
+}
+
+/// JA3 hash and string, JA4, JA4_r, JA4_o, JA4_ro of one ClientHello.
+fn client_fingerprints(p: &ClientParams) -> FpStrings<6> {
+    let s = fingerprint::ja3_string(p);
+    let ja3 = fingerprint::md5_hex(&s);
+    let (ja4, ja4_r) = fingerprint::ja4_and_raw(p, Transport::Tcp, false);
+    let (ja4_o, ja4_ro) = fingerprint::ja4_and_raw(p, Transport::Tcp, true);
+    FpStrings([ja3, s, ja4, ja4_r, ja4_o, ja4_ro])
+}
+
+/// Key and value bytes each parser thread keeps of recent fingerprints, per side.
+pub const FINGERPRINT_MEMO_BYTES: usize = 1 << 20;
+
+#[derive(Clone)]
+struct FpStrings<const N: usize>([String; N]);
+
+impl<const N: usize> MemoSize for FpStrings<N> {
+    fn memo_bytes(&self) -> usize {
+        self.0.iter().map(String::len).sum()
+    }
+}
+
+struct FpMemo {
+    key: Vec<u8>,
+    client: ByteMemo<FpStrings<6>>,
+    server: ByteMemo<FpStrings<2>>,
+}
+
+thread_local! {
+    static FP_MEMO: std::cell::RefCell<FpMemo> = std::cell::RefCell::new(FpMemo {
+        key: Vec::new(),
+        client: ByteMemo::new(FINGERPRINT_MEMO_BYTES),
+        server: ByteMemo::new(FINGERPRINT_MEMO_BYTES),
+    });
 }
 
 #[cfg(test)]
@@ -271,6 +327,56 @@ mod tests {
             is_hrr: hrr,
             ..ServerHello::default()
         }
+    }
+
+    /// Memoized fingerprints equal freshly computed ones, on a hit as on a miss, and
+    /// hellos that differ in one parameter never share a result.
+    #[test]
+    fn memoized_fingerprints_match_fresh_ones() {
+        let variants: Vec<ClientHello> = vec![
+            hello(&[0x1301, 0x1302]),
+            hello(&[0x1302, 0x1301]),
+            ClientHello {
+                alpn: vec![b"h2".to_vec()],
+                ..hello(&[0x1301, 0x1302])
+            },
+            ClientHello {
+                alpn: vec![b"http/1.1".to_vec()],
+                ..hello(&[0x1301, 0x1302])
+            },
+            ClientHello {
+                signature_algorithms: vec![0x0403],
+                ..hello(&[0x1301, 0x1302])
+            },
+        ];
+        for round in 0..2 {
+            for ch in &variants {
+                let hs = HandshakeInfo {
+                    client_hello: Some(ch.clone()),
+                    server_hello: Some(server(&[43, 51], false)),
+                    ..HandshakeInfo::default()
+                };
+                let fp = fingerprints(&hs);
+                let [ja3, ja3_string, ja4, ja4_r, ja4_o, ja4_ro] =
+                    client_fingerprints(&ClientParams::from(ch)).0;
+                assert_eq!(fp.ja3, Some(ja3), "round {round}");
+                assert_eq!(fp.ja3_string, Some(ja3_string));
+                assert_eq!(fp.ja4, Some(ja4));
+                assert_eq!(fp.ja4_r, Some(ja4_r));
+                assert_eq!(fp.ja4_o, Some(ja4_o));
+                assert_eq!(fp.ja4_ro, Some(ja4_ro));
+                assert_eq!(fp.ja3s_string.as_deref(), Some("771,4865,43-51"));
+            }
+        }
+        let raw = |ch: &ClientHello| {
+            fingerprints(&HandshakeInfo {
+                client_hello: Some(ch.clone()),
+                ..HandshakeInfo::default()
+            })
+            .ja4_ro
+        };
+        let distinct: HashSet<_> = variants.iter().map(raw).collect();
+        assert_eq!(distinct.len(), variants.len());
     }
 
     #[test]

@@ -133,18 +133,9 @@ pub fn cert_sha256_hex(der: &[u8]) -> String {
 /// starts over (nothing is lost: a certificate not found is simply hashed).
 pub const SHA256_MEMO_BYTES: usize = 4 << 20;
 
-#[derive(Default)]
-struct Sha256Memo {
-    /// Fast hash of the DER → (DER, SHA-256 hex); the DER is compared byte for byte
-    /// before a stored hash is reused, so a fast-hash collision cannot mislabel.
-    map: std::collections::HashMap<u64, (Box<[u8]>, String)>,
-    bytes: usize,
-    state: ahash::RandomState,
-}
-
 thread_local! {
-    static SHA256_MEMO: std::cell::RefCell<Sha256Memo> =
-        std::cell::RefCell::new(Sha256Memo::default());
+    static SHA256_MEMO: std::cell::RefCell<crate::memo::ByteMemo<String>> =
+        std::cell::RefCell::new(crate::memo::ByteMemo::new(SHA256_MEMO_BYTES));
 }
 
 /// [`cert_sha256_hex`], remembering this thread's recent certificates: most chains
@@ -152,25 +143,8 @@ thread_local! {
 /// times cheaper than hashing it again.
 pub fn cert_sha256_hex_memo(der: &[u8]) -> String {
     SHA256_MEMO.with(|m| {
-        let mut m = m.borrow_mut();
-        let key = m.state.hash_one(der);
-        if let Some((seen, hash)) = m.map.get(&key) {
-            if **seen == *der {
-                return hash.clone();
-            }
-        }
-        let hash = cert_sha256_hex(der);
-        if der.len() <= SHA256_MEMO_BYTES {
-            if m.bytes + der.len() > SHA256_MEMO_BYTES {
-                m.map.clear();
-                m.bytes = 0;
-            }
-            if let Some((old, _)) = m.map.insert(key, (der.into(), hash.clone())) {
-                m.bytes -= old.len();
-            }
-            m.bytes += der.len();
-        }
-        hash
+        m.borrow_mut()
+            .get_or_insert_with(der, || cert_sha256_hex(der))
     })
 }
 

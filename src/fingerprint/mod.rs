@@ -57,6 +57,52 @@ impl<'a> From<&'a ClientHello> for ClientParams<'a> {
     }
 }
 
+fn key_u16s(out: &mut Vec<u8>, v: &[u16]) {
+    out.extend_from_slice(&u32::try_from(v.len()).unwrap_or(u32::MAX).to_be_bytes());
+    for x in v {
+        out.extend_from_slice(&x.to_be_bytes());
+    }
+}
+
+fn key_bytes(out: &mut Vec<u8>, v: &[u8]) {
+    out.extend_from_slice(&u32::try_from(v.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(v);
+}
+
+impl ClientParams<'_> {
+    /// Every field, length-prefixed, into `out`: equal keys mean equal parameters, so
+    /// fingerprints computed from one can be reused for the other (see `row`).
+    pub fn memo_key(&self, out: &mut Vec<u8>) {
+        // Destructured without `..`: a new field does not compile until it is keyed.
+        let ClientParams {
+            version,
+            ciphers,
+            extensions,
+            groups,
+            point_formats,
+            sig_algs,
+            supported_versions,
+            alpn_first,
+            has_sni,
+        } = *self;
+        out.extend_from_slice(&version.to_be_bytes());
+        out.push(u8::from(has_sni));
+        key_u16s(out, ciphers);
+        key_u16s(out, extensions);
+        key_u16s(out, groups);
+        key_bytes(out, point_formats);
+        key_u16s(out, sig_algs);
+        key_u16s(out, supported_versions);
+        match alpn_first {
+            Some(a) => {
+                out.push(1);
+                key_bytes(out, a);
+            }
+            None => out.push(0),
+        }
+    }
+}
+
 /// ServerHello parameters for JA3S.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ServerParams<'a> {
@@ -74,6 +120,20 @@ impl<'a> From<&'a ServerHello> for ServerParams<'a> {
             cipher: sh.cipher,
             extensions: &sh.extensions,
         }
+    }
+}
+
+impl ServerParams<'_> {
+    /// Every field into `out` (see [`ClientParams::memo_key`]).
+    pub fn memo_key(&self, out: &mut Vec<u8>) {
+        let ServerParams {
+            version,
+            cipher,
+            extensions,
+        } = *self;
+        out.extend_from_slice(&version.to_be_bytes());
+        out.extend_from_slice(&cipher.to_be_bytes());
+        key_u16s(out, extensions);
     }
 }
 

@@ -42,7 +42,12 @@ pub use progress::Progress;
 /// Flow records per message from a capture thread to the parser pool (and rows per
 /// record batch the writer gets).
 pub const RECORDS_PER_BATCH: usize = 256;
-fn rpb() -> usize { std::env::var("RPB").ok().and_then(|v| v.parse().ok()).unwrap_or(RECORDS_PER_BATCH) }
+fn rpb() -> usize {
+    std::env::var("RPB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(RECORDS_PER_BATCH)
+}
 /// Packets between two progress publications of a capture thread.
 pub const PUBLISH_EVERY: u64 = 4096;
 /// Messages in flight on each channel (with [`RECORDS_PER_BATCH`], at most 4096
