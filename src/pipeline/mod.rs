@@ -42,12 +42,6 @@ pub use progress::Progress;
 /// Flow records per message from a capture thread to the parser pool (and rows per
 /// record batch the writer gets).
 pub const RECORDS_PER_BATCH: usize = 256;
-fn rpb() -> usize {
-    std::env::var("RPB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(RECORDS_PER_BATCH)
-}
 /// Packets between two progress publications of a capture thread.
 pub const PUBLISH_EVERY: u64 = 4096;
 /// Messages in flight on each channel (with [`RECORDS_PER_BATCH`], at most 4096
@@ -361,7 +355,7 @@ pub fn capture_loop<S: PacketSource + ?Sized>(
         if held == 0 && !out.is_empty() {
             pending_since_ns = ts;
         }
-        if (out.len() >= rpb()
+        if (out.len() >= RECORDS_PER_BATCH
             || (!out.is_empty() && ts.saturating_sub(pending_since_ns) >= MAX_BATCH_DELAY_NS))
             && !hand_on(&mut out)
         {
@@ -381,7 +375,7 @@ pub fn capture_loop<S: PacketSource + ?Sized>(
     if !out.is_empty() && !hand_on(&mut out) {
         return (packets, segments, problem);
     }
-    table.flush_all_in_batches(rpb(), &mut hand_on);
+    table.flush_all_in_batches(RECORDS_PER_BATCH, &mut hand_on);
     publish(src, packets);
     tick(table, decoder);
     (packets, segments, problem)
