@@ -245,23 +245,29 @@ fn measure(name: &str, path: &Path, runs: usize, with_tshark: bool, out_root: &P
     }
 }
 
+/// The attack capture under a few process memory limits: peak RSS must stay within
+/// `--max-memory-mib` (the excess connections are refused and counted).
 fn attack(path: &Path, flows: usize, out_root: &Path) {
     let out = out_root.join("out-attack");
-    let _ = std::fs::remove_dir_all(&out);
-    let (t, rss, ok) = run_child(
-        Command::new(tlstap_bin())
-            .arg("read")
-            .arg(path)
-            .arg("--out")
-            .arg(&out)
-            .arg("--threads")
-            .arg("2"),
-    );
-    println!(
-        "== attack: {} never-finishing connections: exit ok {ok}, {t:.2} s, peak RSS {} MiB (flow-table limit --max-memory-mib, default 256)",
-        flows,
-        rss / 1024
-    );
+    for limit_mib in [64u64, 128, 256] {
+        let _ = std::fs::remove_dir_all(&out);
+        let (t, rss, ok) = run_child(
+            Command::new(tlstap_bin())
+                .arg("read")
+                .arg(path)
+                .arg("--out")
+                .arg(&out)
+                .arg("--threads")
+                .arg("2")
+                .arg("--max-memory-mib")
+                .arg(limit_mib.to_string()),
+        );
+        let rss_mib = rss / 1024;
+        println!(
+            "== attack: {flows} never-finishing connections, --max-memory-mib {limit_mib}: exit ok {ok}, {t:.2} s, peak RSS {rss_mib} MiB ({})",
+            if rss_mib <= limit_mib { "within the limit" } else { "OVER THE LIMIT" }
+        );
+    }
 }
 
 const ATTACK_FLOWS: usize = 1_000_000;

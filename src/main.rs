@@ -29,7 +29,8 @@ use tlstap::flow::reassembly::ReasmLimits;
 use tlstap::flow::table::FlowLimits;
 use tlstap::output::{Format, OutputConfig, RotateConfig};
 use tlstap::pipeline::{
-    expand_inputs, run_batch, run_live, LiveRunConfig, LiveRunError, Progress, RunConfig, RunReport,
+    expand_inputs, run_batch, run_live, LiveRunConfig, LiveRunError, Progress, RunConfig, RunError,
+    RunReport,
 };
 use tlstap::report::{self, Summary};
 use tlstap::source::live::list_interfaces;
@@ -208,9 +209,10 @@ struct LimitArgs {
     /// Out-of-order segments held per direction before a gap is skipped.
     #[arg(long, default_value_t = ReasmLimits::default().max_ooo_segments, value_name = "N")]
     max_ooo_segments: usize,
-    /// Memory of the flow table per capture thread, in MiB: connection entries,
-    /// reassembly buffers and held-back segments together. New connections beyond it
-    /// are refused and counted (flow.memory_limit).
+    /// Memory of the whole process, in MiB. A fixed reserve (40 MiB plus 6 MiB per
+    /// worker thread) is kept for the pipeline; 3/4 of the rest is the flow tables'
+    /// budget for connection entries, reassembly buffers and held-back segments. New
+    /// connections beyond it are refused and counted (flow.memory_limit).
     #[arg(long, alias = "max-reassembly-mib", default_value_t = FlowLimits::default().max_memory >> 20, value_name = "MIB")]
     max_memory_mib: usize,
     /// Data segments per direction inspected for the start of TLS.
@@ -375,6 +377,10 @@ fn cmd_live(args: LiveArgs) -> ExitCode {
             eprintln!("tlstap: error: {e}");
             return ExitCode::from(1);
         }
+        Err(LiveRunError::Run(e @ RunError::Memory(_))) => {
+            eprintln!("tlstap: error: {e}");
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("tlstap: error: {e}");
             return ExitCode::from(3);
@@ -450,6 +456,10 @@ fn cmd_read(args: ReadArgs) -> ExitCode {
     let progress = Progress::new(!args.quiet);
     let report = match run_batch(&cfg, &progress) {
         Ok(r) => r,
+        Err(e @ RunError::Memory(_)) => {
+            eprintln!("tlstap: error: {e}");
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("tlstap: error: {e}");
             return ExitCode::from(3);

@@ -102,16 +102,13 @@ mod tests {
     fn reuses_only_exact_keys_and_stays_bounded() {
         let mut m: ByteMemo<String> = ByteMemo::new(64);
         let mut calls = 0;
-        let mut get = |m: &mut ByteMemo<String>, k: &[u8]| {
-            m.get_or_insert_with(k, || {
+        for k in [&b"abcd"[..], b"abcd", b"abce"] {
+            let v = m.get_or_insert_with(k, || {
                 calls += 1;
                 format!("v{}", k.len())
-            })
-        };
-        assert_eq!(get(&mut m, b"abcd"), "v4");
-        assert_eq!(get(&mut m, b"abcd"), "v4");
-        assert_eq!(get(&mut m, b"abce"), "v4");
-        drop(get);
+            });
+            assert_eq!(v, "v4");
+        }
         assert_eq!(calls, 2, "the second lookup of the same key is a hit");
         assert_eq!(m.len(), 2);
         assert_eq!(m.bytes(), 2 * (4 + 2));

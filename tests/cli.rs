@@ -232,6 +232,24 @@ fn usage_error_exits_2() {
     assert_eq!(o.status.code(), Some(2));
     let o = tlstap(&["frobnicate"]);
     assert_eq!(o.status.code(), Some(2));
+    // A memory limit below what the pipeline itself keeps is a usage error, named.
+    let dir = tempfile::tempdir().unwrap();
+    let o = tlstap(&[
+        "read",
+        "testdata/loopback",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--max-memory-mib",
+        "8",
+        "--threads",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--max-memory-mib 8 is too small") && stderr(&o).contains("at least"),
+        "stderr: {}",
+        stderr(&o)
+    );
 }
 
 #[test]

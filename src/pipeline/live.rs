@@ -43,6 +43,9 @@ pub struct LiveRunConfig {
     pub rotate: RotateConfig,
     /// Parser threads.
     pub threads: usize,
+    /// Flow-table limits; `flow.max_memory` is the whole process's limit (see
+    /// [`super::table_memory`]; the rows of a rotation window come on top, bounded by
+    /// the rotation's row cap).
     pub flow: FlowLimits,
     pub decoder: DecoderLimits,
     /// Batches waiting for the parsers before the capture thread drops.
@@ -155,6 +158,10 @@ pub fn run_live(
     shutdown: Arc<AtomicBool>,
     on_start: impl FnOnce(&LiveCapture),
 ) -> Result<RunReport, LiveRunError> {
+    let flow = FlowLimits {
+        max_memory: super::table_memory(cfg.flow.max_memory, cfg.threads, 1)?,
+        ..cfg.flow
+    };
     let mut src = LiveCapture::open(&cfg.capture, shutdown.clone())?;
     let mut rotator = Rotator::create(cfg.rotate.clone(), SystemTime::now())?;
     let pcap_stats = src.stats();
@@ -184,7 +191,9 @@ pub fn run_live(
         let capture = std::thread::Builder::new()
             .name("tlstap-capture".into())
             .spawn_scoped(s, || {
-                capture_thread(&mut src, cfg, &live, &status, &abort, &shutdown, parse_tx)
+                capture_thread(
+                    &mut src, cfg, flow, &live, &status, &abort, &shutdown, parse_tx,
+                )
             })
             .map_err(|e| RunError::Threads(e.to_string()))?;
         for i in 0..cfg.threads.max(1) {
@@ -233,9 +242,11 @@ pub fn run_live(
 }
 
 /// Runs [`capture_loop`] on the live source; returns the capture error, if any.
+#[allow(clippy::too_many_arguments)]
 fn capture_thread(
     src: &mut LiveCapture,
     cfg: &LiveRunConfig,
+    flow: FlowLimits,
     live: &LiveCounters,
     status: &LiveStatus,
     abort: &AtomicBool,
@@ -243,7 +254,7 @@ fn capture_thread(
     tx: Sender<Vec<FlowRecord>>,
 ) -> Option<String> {
     let mut decoder = Decoder::new(cfg.decoder);
-    let mut table = FlowTable::new(cfg.flow);
+    let mut table = FlowTable::new(flow);
     let emit = |recs: Vec<FlowRecord>| {
         if shutdown.load(Ordering::Relaxed) {
             // Stopping: the final batches must all arrive; blocking is fine now.

@@ -48,12 +48,56 @@ pub const PUBLISH_EVERY: u64 = 4096;
 /// connections wait on each).
 pub const CHANNEL_BATCHES: usize = 16;
 
+/// Memory a run keeps besides its flow tables and the parser threads' memos: the
+/// binary and the trust store (~28 MB resident on a tiny capture), read windows,
+/// bounded channels and the batches in them, the writer's row group, and allocator
+/// slack. Measured, not derived: see the README's performance section.
+pub const BASE_RESERVE: usize = 40 << 20;
+
+/// Part of a flow table's share that its own count may use: on the attack capture
+/// (1 M connections, each an entry, an assembler and 100 bytes) the process grew by
+/// about 1.19 bytes per byte the table counted (allocator size classes, the hash
+/// table's growth, the parser pool's working set while the table is emptied), so the
+/// table counts against 3/4 of its share.
+pub const TABLE_SHARE_PERCENT: usize = 75;
+
+/// The smallest flow table share that still follows a few thousand connections.
+pub const MIN_TABLE_MEMORY: usize = 4 << 20;
+
+/// Split a process memory limit (`--max-memory-mib`) into each flow table's budget:
+/// what is left after [`BASE_RESERVE`] and every parser thread's memos, times
+/// [`TABLE_SHARE_PERCENT`], shared by the capture threads. `Err` names the smallest
+/// limit that works when `process_limit` is below it.
+pub fn table_memory(
+    process_limit: usize,
+    parse_threads: usize,
+    capture_threads: usize,
+) -> Result<usize, RunError> {
+    let per_parser = crate::certs::SHA256_MEMO_BYTES + 2 * crate::row::FINGERPRINT_MEMO_BYTES;
+    let reserve = BASE_RESERVE + parse_threads.max(1) * per_parser;
+    let captures = capture_threads.max(1);
+    let share = |limit: usize| limit.saturating_sub(reserve) / 100 * TABLE_SHARE_PERCENT / captures;
+    let table = share(process_limit);
+    if table >= MIN_TABLE_MEMORY {
+        return Ok(table);
+    }
+    let need = reserve + (MIN_TABLE_MEMORY * captures).div_ceil(TABLE_SHARE_PERCENT) * 100;
+    Err(RunError::Memory(format!(
+        "--max-memory-mib {} is too small for {parse_threads} parser thread(s) and \
+         {captures} capture thread(s): at least {} MiB is needed",
+        process_limit >> 20,
+        need.div_ceil(1 << 20)
+    )))
+}
+
 /// Everything a batch run needs.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     pub inputs: Vec<Input>,
     /// Worker threads (parser pool size, and the most capture threads).
     pub threads: usize,
+    /// Flow-table limits; `flow.max_memory` is the whole process's limit, which the run
+    /// divides among its flow tables with [`table_memory`].
     pub flow: FlowLimits,
     pub decoder: DecoderLimits,
     pub output: OutputConfig,
@@ -101,6 +145,8 @@ pub enum RunError {
     NoInputs(String),
     #[error("starting worker threads: {0}")]
     Threads(String),
+    #[error("{0}")]
+    Memory(String),
 }
 
 /// One capture file to read.
@@ -384,6 +430,7 @@ pub fn capture_loop<S: PacketSource + ?Sized>(
 fn process_file(
     input: &Input,
     cfg: &RunConfig,
+    flow: FlowLimits,
     live: &LiveCounters,
     stop: &AtomicBool,
     file_idx: usize,
@@ -408,15 +455,9 @@ fn process_file(
             return res;
         }
     };
-    read_source(
-        &mut src,
-        path,
-        cfg.flow,
-        cfg.decoder,
-        live,
-        stop,
-        |n, recs| tx.send(ToParse::Flows((file_idx, n), recs)).is_ok(),
-    )
+    read_source(&mut src, path, flow, cfg.decoder, live, stop, |n, recs| {
+        tx.send(ToParse::Flows((file_idx, n), recs)).is_ok()
+    })
 }
 
 /// Run a batch analysis over capture files.
@@ -424,6 +465,10 @@ pub fn run_batch(cfg: &RunConfig, progress: &Progress) -> Result<RunReport, RunE
     let files = cfg.inputs.clone();
     let threads = cfg.threads.max(1);
     let capture_threads = threads.min(files.len()).max(1);
+    let flow = FlowLimits {
+        max_memory: table_memory(cfg.flow.max_memory, threads, capture_threads)?,
+        ..cfg.flow
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("tlstap-parse-{i}"))
@@ -457,11 +502,11 @@ pub fn run_batch(cfg: &RunConfig, progress: &Progress) -> Result<RunReport, RunE
     let write_result: Result<(), OutputError> = std::thread::scope(|s| {
         for _ in 0..capture_threads {
             let tx = parse_tx.clone();
-            let (files, next_file, live, stop) = (&files, &next_file, &live, &stop);
+            let (files, next_file, live, stop, flow) = (&files, &next_file, &live, &stop, flow);
             s.spawn(move || loop {
                 let i = next_file.fetch_add(1, Ordering::Relaxed);
                 let Some(input) = files.get(i) else { break };
-                let res = process_file(input, cfg, live, stop, i, &tx);
+                let res = process_file(input, cfg, flow, live, stop, i, &tx);
                 if tx.send(ToParse::FileDone(i, Box::new(res))).is_err() {
                     break;
                 }
@@ -626,4 +671,37 @@ pub fn analyze_source<S: PacketSource + ?Sized>(
     }
     let cert_rows = certs.into_rows(&mut report.counters);
     (rows, cert_rows, report)
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    /// The flow tables get 3/4 of what the reserve leaves, split among capture
+    /// threads; the smallest workable limit is named, and works.
+    #[test]
+    fn table_memory_splits_the_process_limit() {
+        let mib = 1usize << 20;
+        let per_parser = crate::certs::SHA256_MEMO_BYTES + 2 * crate::row::FINGERPRINT_MEMO_BYTES;
+        let t = table_memory(256 * mib, 2, 1).unwrap();
+        assert_eq!(t, (256 * mib - BASE_RESERVE - 2 * per_parser) / 100 * 75);
+        assert!(t + BASE_RESERVE + 2 * per_parser < 256 * mib);
+        // Two capture threads share it.
+        let t2 = table_memory(256 * mib, 2, 2).unwrap();
+        assert!(t2 <= t / 2 && t2 + 1 >= t / 2);
+        // More parser threads leave less for the tables.
+        assert!(table_memory(256 * mib, 8, 1).unwrap() < t);
+        // Too small: the error names the smallest limit, and that limit is accepted.
+        let Err(RunError::Memory(msg)) = table_memory(16 * mib, 2, 1) else {
+            panic!("16 MiB must be refused");
+        };
+        let need: usize = msg
+            .split("at least ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .expect("message names a number of MiB");
+        assert!(table_memory(need * mib, 2, 1).unwrap() >= MIN_TABLE_MEMORY);
+        assert!(table_memory((need - 1) * mib, 2, 1).is_err());
+    }
 }
