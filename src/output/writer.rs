@@ -22,6 +22,13 @@ use crate::output::batch::DICTIONARY_COLUMNS;
 /// Rows per Parquet row group (what the writer buffers before encoding to disk).
 pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 
+/// Target size of a Parquet data page (the crate's default is 1 MiB). The encoder
+/// grows each page's buffer from empty; at 1 MiB every page went back and forth to
+/// the OS (page faults and TLB shootdowns were a fifth of the writer thread's time on
+/// the dense bench corpus). 256 KiB pages cost that ~8 % less CPU end to end and a
+/// 9 % larger handshakes file; 64 KiB compressed clearly worse.
+pub const DATA_PAGE_BYTES: usize = 256 << 10;
+
 /// Output file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -106,6 +113,7 @@ impl TableWriter {
                 }
                 let props = props
                     .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                    .set_data_page_size_limit(DATA_PAGE_BYTES)
                     // The writer holds a whole row group in memory: bound it (the
                     // default, 1 M rows, held hundreds of MB on a flood of connections).
                     .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
