@@ -332,11 +332,6 @@ impl CaptureFile {
         // Truncation of the file by another process while mapped is documented above.
         let map = unsafe { memmap2::MmapOptions::new().map(f)? };
         let _ = map.advise(memmap2::Advice::Sequential);
-        let _ = map.advise_range(
-            memmap2::Advice::PopulateRead,
-            0,
-            MMAP_RELEASE_STEP.min(map.len()),
-        );
         let prefix = map.get(..SNIFF_LEN).unwrap_or(&map).to_vec();
         let end = map.len();
         let cf = CaptureFile::with_window(
@@ -515,10 +510,6 @@ impl CaptureFile {
                     )
                 };
                 *released = upto;
-                // Map the next step's pages in one call instead of a fault per few
-                // pages (Linux 5.14+; an older kernel refuses and faults them in).
-                let len = MMAP_RELEASE_STEP.min(map.len() - upto);
-                let _ = map.advise_range(memmap2::Advice::PopulateRead, upto, len);
             }
         }
     }
