@@ -12,12 +12,10 @@
 //! to nanoseconds (`if_tsresol` as 10^-n or 2^-n, plus `if_tsoffset`), in `i128` and
 //! saturated to `i64`.
 //!
-//! Invariants: one read window: a plain file of at least [`MMAP_MIN_LEN`] is mapped
-//! whole (pages behind the reader released every [`MMAP_RELEASE_STEP`]); anything else
-//! is `read(2)` straight into a buffer of [`READ_BUFFER_LEN`] (grown only for a block
-//! larger than that, to at most [`MAX_BLOCK_LEN`]). A returned packet borrows its bytes
-//! in place, so the hot path neither allocates nor copies (in the buffer, the bytes of
-//! a record cut by the window's end are moved to its front once). A damaged record stops the reader with one error after
+//! Invariants: one read window of [`READ_BUFFER_LEN`] (grown only for a block larger
+//! than that, to at most [`MAX_BLOCK_LEN`]) that the input is `read(2)` straight into;
+//! a returned packet borrows its bytes in place, so the hot path neither allocates nor
+//! copies (the bytes of a record cut by the window's end are moved to its front once). A damaged record stops the reader with one error after
 //! every earlier packet was delivered; pcapng blocks that are well framed but unusable
 //! are skipped and counted (`source.*`).
 //!
@@ -154,32 +152,6 @@ struct Found {
     end: usize,
 }
 
-/// Plain capture files at least this long are memory-mapped instead of read (see
-/// [`CaptureFile::open`]).
-pub const MMAP_MIN_LEN: u64 = 1 << 20;
-
-/// Bytes of a mapped file consumed between two releases of the pages behind.
-pub const MMAP_RELEASE_STEP: usize = 16 << 20;
-
-/// Where the window's bytes live.
-enum Window {
-    /// An owned buffer that the input is `read(2)` into.
-    Buf(Vec<u8>),
-    /// The whole file, mapped read-only; `released` bytes at its start have been given
-    /// back to the kernel (`MADV_DONTNEED`), so resident pages stay a few steps' worth.
-    Map { map: memmap2::Mmap, released: usize },
-}
-
-impl std::ops::Deref for Window {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Window::Buf(b) => b,
-            Window::Map { map, .. } => map,
-        }
-    }
-}
-
 /// A pcap or pcapng file (optionally gzip-compressed) read packet by packet.
 pub struct CaptureFile {
     rd: Box<dyn Read + Send>,
@@ -187,9 +159,8 @@ pub struct CaptureFile {
     gz: bool,
     /// Offset in the decompressed stream of the next unread byte (for error messages).
     offset: u64,
-    /// Read window: `win[pos..end]` was read from `rd` (or is mapped) and not
-    /// consumed yet.
-    win: Window,
+    /// Read window: `win[pos..end]` was read from `rd` and not consumed yet.
+    win: Vec<u8>,
     pos: usize,
     end: usize,
     format: Format,
@@ -298,50 +269,9 @@ fn parse_idb(e: Endian, body: &[u8]) -> Option<Interface> {
 
 impl CaptureFile {
     /// Opens a capture file; the format is detected from its content.
-    ///
-    /// A plain (not gzip) regular file of at least [`MMAP_MIN_LEN`] bytes is
-    /// memory-mapped, which spares the kernel's copy of every byte into a buffer; the
-    /// pages behind the reader are released as it goes. Like every reader that maps
-    /// files (ripgrep, git), the process gets SIGBUS if another program truncates the
-    /// file while it is read; captures still being written are read, not mapped, when
-    /// given as a pipe (`tlstap read - < file`) or compressed.
     pub fn open(path: &Path) -> Result<CaptureFile, SourceError> {
-        let mut f = File::open(path)?;
-        let meta = f.metadata()?;
-        let mut magic = [0u8; 2];
-        let plain = meta.is_file()
-            && meta.len() >= MMAP_MIN_LEN
-            && f.read_exact(&mut magic).is_ok()
-            && magic != [0x1f, 0x8b];
-        if plain {
-            if let Ok(cf) = Self::open_mapped(&f) {
-                return Ok(cf);
-            }
-        }
         let f = File::open(path)?;
         Self::from_reader(Box::new(f))
-    }
-
-    /// Reads a capture from a memory-mapped regular file (plain pcap or pcapng).
-    pub(crate) fn open_mapped(f: &File) -> Result<CaptureFile, SourceError> {
-        if f.metadata()?.len() == 0 {
-            return Err(SourceError::Empty);
-        }
-        // SAFETY: the map is read-only and private; its bytes are only read through
-        // `Window`'s slice, and every borrow of them ends before the next `next_packet`.
-        // Truncation of the file by another process while mapped is documented above.
-        let map = unsafe { memmap2::MmapOptions::new().map(f)? };
-        let _ = map.advise(memmap2::Advice::Sequential);
-        let prefix = map.get(..SNIFF_LEN).unwrap_or(&map).to_vec();
-        let end = map.len();
-        let cf = CaptureFile::with_window(
-            Box::new(io::empty()),
-            Arc::new(AtomicU64::new(0)),
-            false,
-            Window::Map { map, released: 0 },
-            end,
-        );
-        cf.detect(&prefix)
     }
 
     /// Reads a capture from any byte stream (pcap, pcapng, or either gzip-compressed).
@@ -366,31 +296,14 @@ impl CaptureFile {
         } else {
             (prefix.clone(), Box::new(Cursor::new(prefix).chain(raw)))
         };
-        let cf = CaptureFile::with_window(
-            stream,
-            consumed,
-            gz,
-            Window::Buf(vec![0; READ_BUFFER_LEN]),
-            0,
-        );
-        cf.detect(&prefix)
-    }
-
-    fn with_window(
-        rd: Box<dyn Read + Send>,
-        consumed: Arc<AtomicU64>,
-        gz: bool,
-        win: Window,
-        end: usize,
-    ) -> CaptureFile {
-        CaptureFile {
-            rd,
+        let mut cf = CaptureFile {
+            rd: stream,
             consumed,
             gz,
             offset: 0,
-            win,
+            win: vec![0; READ_BUFFER_LEN],
             pos: 0,
-            end,
+            end: 0,
             format: Format::Pcapng(PcapngState {
                 endian: Endian { big: false },
                 interfaces: Vec::new(),
@@ -398,26 +311,21 @@ impl CaptureFile {
             }),
             done: false,
             counters: Counters::new(),
-        }
-    }
-
-    /// Detects the format from the first bytes (`prefix`) and reads the file header.
-    fn detect(mut self, prefix: &[u8]) -> Result<CaptureFile, SourceError> {
-        let cf = &mut self;
+        };
         let magic_le = prefix
             .get(..4)
             .and_then(|m| <[u8; 4]>::try_from(m).ok())
             .map(u32::from_le_bytes);
         match magic_le {
             Some(PCAPNG_SHB) => {} // the SHB is read as the first block
-            Some(m) => cf.format = Format::Pcap(cf.read_pcap_header(m, prefix)?),
+            Some(m) => cf.format = Format::Pcap(cf.read_pcap_header(m, &prefix)?),
             None => {
                 return Err(SourceError::NotACapture {
-                    magic: magic_hex(prefix),
+                    magic: magic_hex(&prefix),
                 })
             }
         }
-        Ok(self)
+        Ok(cf)
     }
 
     fn read_pcap_header(&mut self, magic_le: u32, prefix: &[u8]) -> Result<PcapState, SourceError> {
@@ -463,19 +371,15 @@ impl CaptureFile {
         if have >= n {
             return Ok(n);
         }
-        let Window::Buf(win) = &mut self.win else {
-            // Mapped: the whole file is in the window already.
-            return Ok(have);
-        };
         if self.pos > 0 {
-            win.copy_within(self.pos..self.end, 0);
+            self.win.copy_within(self.pos..self.end, 0);
             (self.pos, self.end) = (0, have);
         }
-        if win.len() < n {
-            win.resize(n, 0);
+        if self.win.len() < n {
+            self.win.resize(n, 0);
         }
         while self.end < n {
-            let Some(dst) = win.get_mut(self.end..) else {
+            let Some(dst) = self.win.get_mut(self.end..) else {
                 break;
             };
             match self.rd.read(dst) {
@@ -492,26 +396,6 @@ impl CaptureFile {
     fn consume(&mut self, n: usize) {
         self.pos += n;
         self.offset += n as u64;
-        if let Window::Map { map, released } = &mut self.win {
-            if self.pos - *released >= MMAP_RELEASE_STEP {
-                // SAFETY: sysconf has no preconditions.
-                let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
-                    .unwrap_or(4096)
-                    .max(1);
-                let upto = self.pos / page * page;
-                // SAFETY: nothing borrows the bytes before `pos` any more (a packet's
-                // borrow ends before the next read); the private read-only map refills
-                // a released page from the file if it were ever touched again.
-                let _ = unsafe {
-                    map.unchecked_advise_range(
-                        memmap2::UncheckedAdvice::DontNeed,
-                        *released,
-                        upto - *released,
-                    )
-                };
-                *released = upto;
-            }
-        }
     }
 
     /// Copies the next bytes into `out` until it is full or the input ends; returns the
@@ -788,10 +672,7 @@ impl PacketSource for CaptureFile {
     }
 
     fn bytes_consumed(&self) -> u64 {
-        match self.win {
-            Window::Map { .. } => self.offset,
-            Window::Buf(_) => self.consumed.load(Ordering::Relaxed),
-        }
+        self.consumed.load(Ordering::Relaxed)
     }
 
     fn counters(&self) -> Counters {
