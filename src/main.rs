@@ -237,6 +237,17 @@ impl LimitArgs {
     }
 }
 
+/// A run that could not start or finish: exit 2 for a limit the user set too small
+/// (a usage error), 3 for everything else (fatal).
+fn run_failed(e: &RunError) -> ExitCode {
+    eprintln!("tlstap: error: {e}");
+    ExitCode::from(if matches!(e, RunError::Memory(_)) {
+        2
+    } else {
+        3
+    })
+}
+
 fn main() -> ExitCode {
     no_transparent_huge_pages();
     let cli = Cli::parse();
@@ -377,10 +388,7 @@ fn cmd_live(args: LiveArgs) -> ExitCode {
             eprintln!("tlstap: error: {e}");
             return ExitCode::from(1);
         }
-        Err(LiveRunError::Run(e @ RunError::Memory(_))) => {
-            eprintln!("tlstap: error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(LiveRunError::Run(e)) => return run_failed(&e),
         Err(e) => {
             eprintln!("tlstap: error: {e}");
             return ExitCode::from(3);
@@ -456,14 +464,7 @@ fn cmd_read(args: ReadArgs) -> ExitCode {
     let progress = Progress::new(!args.quiet);
     let report = match run_batch(&cfg, &progress) {
         Ok(r) => r,
-        Err(e @ RunError::Memory(_)) => {
-            eprintln!("tlstap: error: {e}");
-            return ExitCode::from(2);
-        }
-        Err(e) => {
-            eprintln!("tlstap: error: {e}");
-            return ExitCode::from(3);
-        }
+        Err(e) => return run_failed(&e),
     };
     for p in &report.problems {
         let what = if p.partial {

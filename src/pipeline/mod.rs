@@ -76,8 +76,7 @@ pub fn table_memory(
     let per_parser = crate::certs::SHA256_MEMO_BYTES + 2 * crate::row::FINGERPRINT_MEMO_BYTES;
     let reserve = BASE_RESERVE + parse_threads.max(1) * per_parser;
     let captures = capture_threads.max(1);
-    let share = |limit: usize| limit.saturating_sub(reserve) / 100 * TABLE_SHARE_PERCENT / captures;
-    let table = share(process_limit);
+    let table = process_limit.saturating_sub(reserve) / 100 * TABLE_SHARE_PERCENT / captures;
     if table >= MIN_TABLE_MEMORY {
         return Ok(table);
     }
