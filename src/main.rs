@@ -18,11 +18,6 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// mimalloc: rows are built on parser threads and freed on the writer's, a pattern
-/// glibc's per-arena malloc handles poorly (it was ~15 % of a run's CPU time).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use tlstap::certs::chain::TrustStore;
 use tlstap::decode::DecoderLimits;
 use tlstap::flow::reassembly::ReasmLimits;
@@ -35,6 +30,11 @@ use tlstap::pipeline::{
 use tlstap::report::{self, Summary};
 use tlstap::source::live::list_interfaces;
 use tlstap::source::LiveConfig;
+
+/// mimalloc: rows are built on parser threads and freed on the writer's, a pattern
+/// glibc's per-arena malloc handles poorly (it was ~15 % of a run's CPU time).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser, Debug)]
 #[command(

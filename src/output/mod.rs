@@ -249,10 +249,7 @@ impl Output {
                 .add(s, self.cfg.max_certificates, &mut self.counters);
         }
         self.summary.merge_counts(&chunk.counts);
-        if chunk.handshakes.num_rows() > 0 {
-            self.handshakes.write(&chunk.handshakes)?;
-        }
-        Ok(())
+        self.handshakes.write(&chunk.handshakes)
     }
 
     pub fn counters(&self) -> &Counters {
