@@ -325,6 +325,9 @@ mod tests {
             (0x0301, true),
             (0x0302, true),
             (0x0303, false),
+            (0xfeff, true),
+            (0xfefd, false),
+            (0xfefc, false),
         ] {
             let mut hs = tls12(0xc013);
             hs.version = Some(v);

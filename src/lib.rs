@@ -3,9 +3,13 @@
 //! Layers, in the order a packet meets them (each a folder):
 //! - [`source`]: packet sources (capture files by hand-written pcap/pcapng readers;
 //!   live capture through libpcap);
-//! - [`decode`]: link layer, IPv4/IPv6 (with fragment reassembly), TCP;
-//! - [`flow`]: the flow table and per-direction TCP reassembly (capture thread);
-//! - [`tls`]: TLS record and handshake parsing into [`tls::model::HandshakeInfo`];
+//! - [`decode`]: link layer, IPv4/IPv6 (with fragment reassembly), TCP and UDP;
+//! - [`flow`]: the flow tables (TCP with per-direction reassembly; UDP for QUIC and
+//!   DTLS), on the capture thread;
+//! - [`quic`]: QUIC Initial packets decrypted, CRYPTO frames reassembled (parser pool);
+//! - [`dtls`]: DTLS records, handshake fragments reassembled (parser pool);
+//! - [`tls`]: TLS handshake parsing, whoever framed the messages, into
+//!   [`tls::model::HandshakeInfo`];
 //! - [`fingerprint`]: JA3/JA3S/JA4 from small parsed-parameter structs;
 //! - [`certs`]: X.509 parsing of the certificates seen, chain validation;
 //! - [`findings`]: short codes for what a security team acts on, per handshake;
@@ -18,12 +22,14 @@
 
 pub mod certs;
 pub mod decode;
+pub mod dtls;
 pub mod findings;
 pub mod fingerprint;
 pub mod flow;
 pub mod memo;
 pub mod output;
 pub mod pipeline;
+pub mod quic;
 pub mod report;
 pub mod row;
 pub mod source;

@@ -22,6 +22,7 @@ use tlstap::certs::chain::TrustStore;
 use tlstap::decode::DecoderLimits;
 use tlstap::flow::reassembly::ReasmLimits;
 use tlstap::flow::table::FlowLimits;
+use tlstap::flow::udp::UdpLimits;
 use tlstap::output::{Format, OutputConfig, RotateConfig};
 use tlstap::pipeline::{
     expand_inputs, run_batch, run_live, LiveRunConfig, LiveRunError, Progress, RunConfig, RunError,
@@ -218,6 +219,16 @@ struct LimitArgs {
     /// Data segments per direction inspected for the start of TLS.
     #[arg(long, default_value_t = FlowLimits::default().sniff_max_segments, value_name = "N")]
     sniff_segments: u8,
+    /// QUIC connections and DTLS associations followed at once per capture thread.
+    #[arg(long, default_value_t = UdpLimits::default().max_flows, value_name = "N")]
+    max_udp_flows: usize,
+    /// Forget a QUIC/DTLS flow after this long without datagrams (packet time; a
+    /// number of seconds, or with a unit: 500ms, 30s, 2m).
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    udp_idle_timeout: Duration,
+    /// Bytes of handshake datagrams kept per QUIC/DTLS flow.
+    #[arg(long, default_value_t = UdpLimits::default().max_flow_bytes, value_name = "BYTES")]
+    max_udp_flow_bytes: usize,
 }
 
 impl LimitArgs {
@@ -232,6 +243,13 @@ impl LimitArgs {
             reasm: ReasmLimits {
                 max_bytes_per_direction: self.max_stream_bytes,
                 max_ooo_segments: self.max_ooo_segments,
+            },
+            udp: UdpLimits {
+                max_flows: self.max_udp_flows,
+                max_flow_bytes: self.max_udp_flow_bytes,
+                idle_timeout_ns: i64::try_from(self.udp_idle_timeout.as_nanos())
+                    .unwrap_or(i64::MAX),
+                ..UdpLimits::default()
             },
         }
     }
@@ -494,18 +512,19 @@ fn print_summary(r: &RunReport, secs: f64, verbose: bool) {
     use std::fmt::Write as _;
     let _ = writeln!(
         s,
-        "tlstap: {} file(s), {:.1} MiB, {} packets, {} TCP segments in {:.2}s ({:.0} MiB/s)",
+        "tlstap: {} file(s), {:.1} MiB, {} packets, {} TCP segments, {} UDP datagrams in {:.2}s ({:.0} MiB/s)",
         r.files,
         mib,
         r.packets,
         r.tcp_segments,
+        r.udp_datagrams,
         secs,
         mib / secs.max(1e-9)
     );
     let _ = writeln!(
         s,
-        "  flows: {} TCP connections, {} with TLS, peak {} open",
-        r.flows, r.tls_flows, r.peak_open_flows
+        "  flows: {} TCP connections, {} QUIC/DTLS flows, {} with TLS, peak {} open",
+        r.flows, r.udp_flows, r.tls_flows, r.peak_open_flows
     );
     let _ = writeln!(
         s,

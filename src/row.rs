@@ -12,12 +12,15 @@ use std::sync::{Arc, Mutex};
 
 use crate::certs::chain::{Validator, Verdict};
 use crate::certs::{cert_sha256_hex_memo, parse_certificate, CertInfo};
-use crate::fingerprint::{self, ClientParams, ServerParams, Transport};
-use crate::flow::community_id::{community_id_v1, PROTO_TCP};
+use crate::fingerprint::{self, ClientParams, ServerParams};
+use crate::flow::community_id::{community_id_v1, PROTO_TCP, PROTO_UDP};
+use crate::flow::record::{ClientBy, FlowPayload, FlowRecord, Transport, UdpFacts, UdpPayload};
 use crate::flow::stream::{StreamData, StreamEnd};
-use crate::flow::table::{ClientBy, FlowRecord};
 use crate::memo::{ByteMemo, MemoSize};
+use crate::stats::Counters;
 use crate::tls::model::HandshakeInfo;
+use crate::tls::{Event, FramedSide, Limits};
+use crate::{dtls, quic};
 
 /// Connection identity of a row.
 #[derive(Debug, Clone)]
@@ -30,6 +33,7 @@ pub struct ConnMeta {
     pub dst_ip: IpAddr,
     pub dst_port: u16,
     pub vlan: u32,
+    pub transport: Transport,
     pub source_file: Arc<str>,
     /// Position of the row in its source (order of TLS recognition).
     pub seq: u64,
@@ -48,10 +52,25 @@ pub struct Fingerprints {
     pub ja4_ro: Option<String>,
 }
 
+/// What a QUIC row says about the QUIC layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuicMeta {
+    /// Wire version of the client's first Initial.
+    pub version: u32,
+    /// The client's first Destination Connection ID, hex.
+    pub dcid: String,
+    /// The server's Source Connection ID from its first Initial, hex.
+    pub scid: Option<String>,
+    /// The server sent a Retry.
+    pub retry: bool,
+}
+
 /// One `handshakes` row.
 #[derive(Debug, Clone)]
 pub struct HandshakeRow {
     pub meta: ConnMeta,
+    /// QUIC rows only.
+    pub quic: Option<QuicMeta>,
     /// Parsed handshake; its certificate DER vectors are emptied (hashes below).
     pub hs: HandshakeInfo,
     pub fp: Fingerprints,
@@ -79,6 +98,8 @@ pub struct CertSighting {
 pub struct Analyzed {
     pub row: HandshakeRow,
     pub certs: Vec<CertSighting>,
+    /// What the parsers counted on this connection (`tls.*`, `quic.*`, `dtls.*`).
+    pub counters: Counters,
 }
 
 /// Certificates already parsed by some worker (by SHA-256), so each distinct
@@ -113,14 +134,46 @@ impl CertClaims {
 
 const NS_PER_US: i64 = 1_000;
 
-/// Parse one connection into its row, its findings and certificate sightings.
+/// Parse one connection into its row, its findings and certificate sightings. `None`
+/// for a UDP flow that turned out not to be QUIC (no Initial packet decrypted: the
+/// content only looked like one).
 pub fn analyze_flow(
     rec: FlowRecord,
     source: &Arc<str>,
     claims: &CertClaims,
     validator: &Validator,
-) -> Analyzed {
-    let mut hs = crate::tls::analyze(&rec.client, &rec.server);
+) -> Option<Analyzed> {
+    let mut counters = Counters::new();
+    let lim = Limits::default();
+    let mut anomalies = Vec::new();
+    let transport = rec.transport();
+    let (mut hs, quic_meta) = match &rec.payload {
+        FlowPayload::Tcp { client, server } => {
+            if rec.client_by != ClientBy::Syn {
+                anomalies.push("no_syn");
+            }
+            stream_anomalies(client, "client", &mut anomalies);
+            stream_anomalies(server, "server", &mut anomalies);
+            (
+                crate::tls::analyze_with(client, server, &lim, &mut counters),
+                None,
+            )
+        }
+        FlowPayload::Udp {
+            transport: Transport::Quic,
+            datagrams,
+            facts,
+        } => {
+            let (hs, meta) = quic_handshake(datagrams, facts, &lim, &mut counters, &mut anomalies)?;
+            (hs, Some(meta))
+        }
+        FlowPayload::Udp {
+            datagrams, facts, ..
+        } => (
+            dtls_handshake(datagrams, facts, &lim, &mut counters, &mut anomalies),
+            None,
+        ),
+    };
     let ts_us = rec.first_ts_ns.div_euclid(NS_PER_US);
 
     let mut certs = Vec::new();
@@ -153,14 +206,11 @@ pub fn analyze_flow(
     hs.server_certs = Vec::new();
     hs.client_certs = Vec::new();
 
-    let fp = fingerprints(&hs);
-    let mut anomalies = Vec::new();
-    if rec.client_by != ClientBy::Syn {
-        anomalies.push("no_syn");
-    }
-    stream_anomalies(&rec.client, "client", &mut anomalies);
-    stream_anomalies(&rec.server, "server", &mut anomalies);
-
+    let fp = fingerprints(&hs, transport);
+    let proto = match transport {
+        Transport::Tcp => PROTO_TCP,
+        Transport::Quic | Transport::Dtls => PROTO_UDP,
+    };
     let meta = ConnMeta {
         ts_us,
         community_id: community_id_v1(
@@ -168,19 +218,21 @@ pub fn analyze_flow(
             rec.client_port,
             rec.server_ip,
             rec.server_port,
-            PROTO_TCP,
+            proto,
         ),
         src_ip: rec.client_ip,
         src_port: rec.client_port,
         dst_ip: rec.server_ip,
         dst_port: rec.server_port,
         vlan: rec.vlan,
+        transport,
         source_file: source.clone(),
         seq: rec.seq,
     };
-    Analyzed {
+    Some(Analyzed {
         row: HandshakeRow {
             meta,
+            quic: quic_meta,
             hs,
             fp,
             cert_chain_sha256,
@@ -190,7 +242,163 @@ pub fn analyze_flow(
             findings,
         },
         certs,
+        counters,
+    })
+}
+
+/// A QUIC connection's handshake: Initial packets decrypted and their CRYPTO frames
+/// reassembled by [`quic`], the messages parsed by [`crate::tls`]. `None` when no
+/// Initial decrypted (not QUIC after all, or not a version we can read).
+fn quic_handshake(
+    datagrams: &[UdpPayload],
+    facts: &UdpFacts,
+    lim: &Limits,
+    counters: &mut Counters,
+    anomalies: &mut Vec<&'static str>,
+) -> Option<(HandshakeInfo, QuicMeta)> {
+    let dg: Vec<quic::Datagram<'_>> = datagrams
+        .iter()
+        .map(|d| quic::Datagram {
+            from_client: d.from_client,
+            ts_ns: d.ts_ns,
+            data: &d.data,
+        })
+        .collect();
+    let conn = quic::connection(&dg, &quic::QuicLimits::default(), counters)?;
+    if conn.client_initials == 0 {
+        counters.bump("quic.no_client_initial");
+        return None;
     }
+    let client = crypto_side(&conn.client, facts.client_short);
+    let server = crypto_side(&conn.server, facts.server_short);
+    let mut hs = crate::tls::analyze_framed(&client, &server, lim, counters);
+    // QUIC carries no TLS records: CCS and record-layer facts do not apply, and the
+    // certificate always travels in (encrypted) Handshake packets.
+    hs.certs_encrypted = hs.server_hello.is_some() && hs.server_certs.is_empty() && !hs.resumed;
+    if conn.client.gap || conn.server.gap {
+        anomalies.push(if conn.client.gap {
+            "client_gap"
+        } else {
+            "server_gap"
+        });
+    }
+    if conn.client.overlap_conflict {
+        anomalies.push("client_overlap_conflict");
+    }
+    if conn.server.overlap_conflict {
+        anomalies.push("server_overlap_conflict");
+    }
+    if conn.decrypt_failed > 0 {
+        anomalies.push("quic_decrypt_failed");
+    }
+    if facts.truncated {
+        anomalies.push("udp_truncated");
+    }
+    let meta = QuicMeta {
+        version: conn.version,
+        dcid: hex::encode(&conn.dcid),
+        scid: conn.scid.as_deref().map(hex::encode),
+        retry: conn.retry,
+    };
+    Some((hs, meta))
+}
+
+/// One side's Initial CRYPTO stream as handshake events; `short`: the side sent 1-RTT
+/// packets (protected traffic after the handshake).
+fn crypto_side(cs: &quic::CryptoStream, short: bool) -> FramedSide<'_> {
+    let mut f = FramedSide {
+        gap: cs.gap,
+        truncated: cs.capped,
+        ..FramedSide::default()
+    };
+    if crate::tls::split_messages(&cs.data, cs.first_ts_ns, &mut f.events) && !cs.gap {
+        // The stream ends inside a message: the rest never arrived.
+        f.gap = true;
+    }
+    if short {
+        f.events.push(Event::Protected { ts_ns: None });
+    }
+    f
+}
+
+/// A DTLS direction's events for the handshake parser.
+fn dtls_side(d: &dtls::Direction, truncated: bool) -> FramedSide<'_> {
+    let mut f = FramedSide {
+        gap: d.incomplete_message,
+        truncated: d.capped || truncated,
+        ..FramedSide::default()
+    };
+    for e in &d.events {
+        f.events.push(match e {
+            dtls::Event::Message {
+                msg_type,
+                body,
+                record_version,
+                ts_ns,
+                ..
+            } => Event::Message {
+                ty: *msg_type,
+                body,
+                record_version: *record_version,
+                ts_ns: Some(*ts_ns),
+            },
+            dtls::Event::ChangeCipherSpec { .. } => Event::ChangeCipherSpec,
+            dtls::Event::Alert {
+                level, description, ..
+            } => Event::Alert {
+                level: *level,
+                description: *description,
+            },
+            dtls::Event::Encrypted { ts_ns, .. } => Event::Protected {
+                ts_ns: Some(*ts_ns),
+            },
+        });
+    }
+    f
+}
+
+/// A DTLS association's handshake: records and handshake fragments reassembled by
+/// [`dtls`], the messages parsed by [`crate::tls`].
+fn dtls_handshake(
+    datagrams: &[UdpPayload],
+    facts: &UdpFacts,
+    lim: &Limits,
+    counters: &mut Counters,
+    anomalies: &mut Vec<&'static str>,
+) -> HandshakeInfo {
+    let dg: Vec<dtls::Datagram<'_>> = datagrams
+        .iter()
+        .map(|d| dtls::Datagram {
+            from_client: d.from_client,
+            ts_ns: d.ts_ns,
+            data: &d.data,
+        })
+        .collect();
+    let dl = dtls::DtlsLimits::default();
+    let c = dtls::direction(&dg, true, &dl, counters);
+    let s = dtls::direction(&dg, false, &dl, counters);
+    let hs = crate::tls::analyze_framed(
+        &dtls_side(&c, facts.truncated),
+        &dtls_side(&s, facts.truncated),
+        lim,
+        counters,
+    );
+    if c.incomplete_message {
+        anomalies.push("client_gap");
+    }
+    if s.incomplete_message {
+        anomalies.push("server_gap");
+    }
+    if c.overlap_conflict {
+        anomalies.push("client_overlap_conflict");
+    }
+    if s.overlap_conflict {
+        anomalies.push("server_overlap_conflict");
+    }
+    if facts.truncated {
+        anomalies.push("udp_truncated");
+    }
+    hs
 }
 
 fn stream_anomalies(s: &StreamData, side: &'static str, out: &mut Vec<&'static str>) {
@@ -232,17 +440,20 @@ fn stream_anomalies(s: &StreamData, side: &'static str, out: &mut Vec<&'static s
 /// recent results ([`FINGERPRINT_MEMO_BYTES`], keyed by every parameter byte for byte:
 /// see [`crate::memo`]). A client that permutes its extensions per connection (Chrome
 /// since version 110) or sends fresh GREASE values simply misses the memo.
-pub fn fingerprints(hs: &HandshakeInfo) -> Fingerprints {
+pub fn fingerprints(hs: &HandshakeInfo, transport: Transport) -> Fingerprints {
     let mut fp = Fingerprints::default();
+    let t = transport;
     FP_MEMO.with(|m| {
         let m = &mut *m.borrow_mut();
         if let Some(ch) = hs.client_hello.as_ref().filter(|ch| !ch.sslv2_format) {
             let p = ClientParams::from(ch);
             m.key.clear();
+            // The JA4 prefix depends on the transport: it is part of the key.
+            m.key.push(t as u8);
             p.memo_key(&mut m.key);
             let [ja3, ja3_string, ja4, ja4_r, ja4_o, ja4_ro] = m
                 .client
-                .get_or_insert_with(&m.key, || client_fingerprints(&p))
+                .get_or_insert_with(&m.key, || client_fingerprints(&p, t))
                 .0;
             fp.ja3 = Some(ja3);
             fp.ja3_string = Some(ja3_string);
@@ -270,11 +481,11 @@ pub fn fingerprints(hs: &HandshakeInfo) -> Fingerprints {
 }
 
 /// JA3 hash and string, JA4, JA4_r, JA4_o, JA4_ro of one ClientHello.
-fn client_fingerprints(p: &ClientParams) -> FpStrings<6> {
+fn client_fingerprints(p: &ClientParams, t: Transport) -> FpStrings<6> {
     let s = fingerprint::ja3_string(p);
     let ja3 = fingerprint::md5_hex(&s);
-    let (ja4, ja4_r) = fingerprint::ja4_and_raw(p, Transport::Tcp, false);
-    let (ja4_o, ja4_ro) = fingerprint::ja4_and_raw(p, Transport::Tcp, true);
+    let (ja4, ja4_r) = fingerprint::ja4_and_raw(p, t, false);
+    let (ja4_o, ja4_ro) = fingerprint::ja4_and_raw(p, t, true);
     FpStrings([ja3, s, ja4, ja4_r, ja4_o, ja4_ro])
 }
 
@@ -356,9 +567,9 @@ mod tests {
                     server_hello: Some(server(&[43, 51], false)),
                     ..HandshakeInfo::default()
                 };
-                let fp = fingerprints(&hs);
+                let fp = fingerprints(&hs, Transport::Tcp);
                 let [ja3, ja3_string, ja4, ja4_r, ja4_o, ja4_ro] =
-                    client_fingerprints(&ClientParams::from(ch)).0;
+                    client_fingerprints(&ClientParams::from(ch), Transport::Tcp).0;
                 assert_eq!(fp.ja3, Some(ja3), "round {round}");
                 assert_eq!(fp.ja3_string, Some(ja3_string));
                 assert_eq!(fp.ja4, Some(ja4));
@@ -369,10 +580,13 @@ mod tests {
             }
         }
         let raw = |ch: &ClientHello| {
-            fingerprints(&HandshakeInfo {
-                client_hello: Some(ch.clone()),
-                ..HandshakeInfo::default()
-            })
+            fingerprints(
+                &HandshakeInfo {
+                    client_hello: Some(ch.clone()),
+                    ..HandshakeInfo::default()
+                },
+                Transport::Tcp,
+            )
             .ja4_ro
         };
         let distinct: HashSet<_> = variants.iter().map(raw).collect();
@@ -388,7 +602,7 @@ mod tests {
             server_hello: Some(server(&[51, 43], false)),
             ..HandshakeInfo::default()
         };
-        let fp = fingerprints(&hs);
+        let fp = fingerprints(&hs, Transport::Tcp);
         assert_eq!(fp.ja3_string.as_deref(), Some("771,4865-4866,0-43,,"));
         assert!(fp.ja4.as_deref().unwrap().starts_with("t13d0202"));
         assert_eq!(fp.ja3s_string.as_deref(), Some("771,4865,51-43"));
@@ -409,6 +623,6 @@ mod tests {
             }),
             ..HandshakeInfo::default()
         };
-        assert_eq!(fingerprints(&hs), Fingerprints::default());
+        assert_eq!(fingerprints(&hs, Transport::Tcp), Fingerprints::default());
     }
 }

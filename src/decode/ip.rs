@@ -1,4 +1,4 @@
-//! IPv4 and IPv6 headers, IPv6 extension headers, and the TCP header.
+//! IPv4 and IPv6 headers, IPv6 extension headers, and the TCP and UDP headers.
 //!
 //! Each parser takes the bytes from its header on and returns borrowed views; lengths
 //! are checked before any field is read. The IP payload is trimmed to the length the
@@ -17,6 +17,7 @@ use super::{be16, be32, DecodeError};
 pub const MAX_IPV6_EXT_HEADERS: usize = 8;
 
 pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
 const IPPROTO_HOPOPTS: u8 = 0;
 const IPPROTO_ROUTING: u8 = 43;
 const IPPROTO_FRAGMENT: u8 = 44;
@@ -232,5 +233,41 @@ pub fn parse_tcp(d: &[u8], cut: bool) -> Result<Tcp<'_>, DecodeError> {
         ack: be32(d, 8).ok_or(short)?,
         flags: *d.get(13).ok_or(short)?,
         payload: d.get(doff..).ok_or(short)?,
+    })
+}
+
+/// A UDP header and its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Udp<'a> {
+    pub sport: u16,
+    pub dport: u16,
+    /// Trimmed to the UDP length.
+    pub payload: &'a [u8],
+    /// The capture holds fewer bytes than the UDP length says.
+    pub cut: bool,
+}
+
+/// Parses a UDP datagram (RFC 768); `cut` tells whether the IP layer lacks announced
+/// bytes. A length field of 0 (IPv6 jumbograms, RFC 2675, and what segmentation
+/// offload leaves in captures taken on the sender) means "to the end of the IP
+/// payload"; a length shorter than the header is refused.
+pub fn parse_udp(d: &[u8], cut: bool) -> Result<Udp<'_>, DecodeError> {
+    let short = if cut {
+        DecodeError::Truncated
+    } else {
+        DecodeError::UdpBadHeader
+    };
+    let len = usize::from(be16(d, 4).ok_or(short)?);
+    let end = match len {
+        0 => d.len(),
+        1..=7 => return Err(DecodeError::UdpBadHeader),
+        n if n > d.len() && !cut => return Err(DecodeError::UdpBadHeader),
+        n => n,
+    };
+    Ok(Udp {
+        sport: be16(d, 0).ok_or(short)?,
+        dport: be16(d, 2).ok_or(short)?,
+        payload: d.get(8..end.min(d.len())).ok_or(short)?,
+        cut: end > d.len(),
     })
 }

@@ -1,10 +1,10 @@
-//! Packet decoding: from a captured frame to a TCP segment.
+//! Packet decoding: from a captured frame to a TCP segment or a UDP datagram.
 //!
 //! [`Decoder::decode`] peels the link layer ([`link`]), the IP layer ([`ip`], with IPv6
 //! extension headers) and reassembles IP fragments ([`defrag`]) before reading the TCP
-//! header. Everything that is not TCP, or cannot be decoded, yields `None` and bumps one
-//! counter named after the reason (`decode.*`, `defrag.*`), so every frame is accounted
-//! for.
+//! or UDP header. Everything that is neither, or cannot be decoded, yields `None` and
+//! bumps one counter named after the reason (`decode.*`, `defrag.*`), so every frame is
+//! accounted for.
 //!
 //! Invariants: never panics on any bytes; allocates nothing for an unfragmented packet;
 //! the returned payload borrows the packet, or the decoder's reassembly buffer for a
@@ -24,7 +24,7 @@ use std::net::IpAddr;
 use crate::source::RawPacket;
 use crate::stats::Counters;
 use defrag::{Defrag, FragKey, Fragment};
-use ip::{Ipv6Walk, IPPROTO_TCP};
+use ip::{Ipv6Walk, IPPROTO_TCP, IPPROTO_UDP};
 
 pub use defrag::DefragLimits as DecoderLimits;
 
@@ -57,6 +57,28 @@ pub struct TcpSegment<'a> {
     pub payload_truncated: bool,
 }
 
+/// A decoded UDP datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpDatagram<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub sport: u16,
+    pub dport: u16,
+    /// As [`TcpSegment::vlan`].
+    pub vlan: u32,
+    /// UDP payload, trimmed to the UDP length.
+    pub payload: &'a [u8],
+    /// The capture holds fewer payload bytes than the UDP length says (snaplen).
+    pub payload_truncated: bool,
+}
+
+/// What [`Decoder::decode`] hands up: the transport header of the packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packet<'a> {
+    Tcp(TcpSegment<'a>),
+    Udp(UdpDatagram<'a>),
+}
+
 /// Network layer found by the link layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum L3 {
@@ -70,6 +92,7 @@ pub enum DecodeError {
     UnsupportedLinktype,
     Truncated,
     NotIp,
+    /// Neither TCP nor UDP.
     NotTcp,
     PppoeBadHeader,
     VlanDepthLimit,
@@ -78,6 +101,7 @@ pub enum DecodeError {
     Ipv6BadHeader,
     Ipv6ExtLimit,
     TcpBadHeader,
+    UdpBadHeader,
     /// A fragment was stored; the datagram is not complete yet.
     FragmentQueued,
     /// A fragment cut by snaplen cannot be reassembled.
@@ -99,7 +123,7 @@ impl DecodeError {
             DecodeError::UnsupportedLinktype => "decode.unsupported_linktype",
             DecodeError::Truncated => "decode.truncated",
             DecodeError::NotIp => "decode.not_ip",
-            DecodeError::NotTcp => "decode.not_tcp",
+            DecodeError::NotTcp => "decode.not_tcp_udp",
             DecodeError::PppoeBadHeader => "decode.pppoe_bad_header",
             DecodeError::VlanDepthLimit => "decode.vlan_depth_limit",
             DecodeError::MplsDepthLimit => "decode.mpls_depth_limit",
@@ -107,6 +131,7 @@ impl DecodeError {
             DecodeError::Ipv6BadHeader => "decode.ipv6_bad_header",
             DecodeError::Ipv6ExtLimit => "decode.ipv6_ext_limit",
             DecodeError::TcpBadHeader => "decode.tcp_bad_header",
+            DecodeError::UdpBadHeader => "decode.udp_bad_header",
             DecodeError::FragmentQueued => "defrag.queued",
             DecodeError::DefragTruncated => "defrag.truncated_fragment",
             DecodeError::DefragPendingLimit => "defrag.pending_limit",
@@ -129,14 +154,15 @@ pub(crate) fn be32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(a))
 }
 
-/// Link, IP and TCP decoder with its fragment pool and drop counters.
+/// Link, IP, TCP and UDP decoder with its fragment pool and drop counters.
 #[derive(Debug)]
 pub struct Decoder {
     defrag: Defrag,
     counters: Counters,
 }
 
-/// What the IP layer handed up: a TCP segment in the packet or in the reassembly buffer.
+/// What the IP layer handed up: a transport header in the packet or in the reassembly
+/// buffer.
 enum Upper<'a> {
     Packet {
         data: &'a [u8],
@@ -156,16 +182,20 @@ impl Decoder {
         }
     }
 
-    /// Decodes one packet. `Some(segment)` for TCP, `None` for everything else (not
-    /// TCP, or dropped: each reason counted in [`Decoder::counters`]).
-    pub fn decode<'a>(&'a mut self, pkt: &RawPacket<'a>) -> Option<TcpSegment<'a>> {
+    /// Decodes one packet. `Some` for TCP and UDP, `None` for everything else
+    /// (another protocol, or dropped: each reason counted in [`Decoder::counters`]).
+    pub fn decode<'a>(&'a mut self, pkt: &RawPacket<'a>) -> Option<Packet<'a>> {
         let Decoder { defrag, counters } = self;
         match decode_packet(defrag, counters, pkt) {
-            Ok(seg) => {
-                if seg.payload_truncated {
+            Ok(p) => {
+                let cut = match &p {
+                    Packet::Tcp(s) => s.payload_truncated,
+                    Packet::Udp(d) => d.payload_truncated,
+                };
+                if cut {
                     counters.bump("decode.payload_truncated");
                 }
-                Some(seg)
+                Some(p)
             }
             Err(e) => {
                 counters.bump(e.as_str());
@@ -188,16 +218,16 @@ fn decode_packet<'a>(
     defrag: &'a mut Defrag,
     counters: &mut Counters,
     pkt: &RawPacket<'a>,
-) -> Result<TcpSegment<'a>, DecodeError> {
+) -> Result<Packet<'a>, DecodeError> {
     let data: &'a [u8] = pkt.data;
     let lk = link::parse(pkt.linktype, data)?;
     let l3 = data.get(lk.off..).ok_or(DecodeError::Truncated)?;
-    let (src, dst, upper) = match lk.l3 {
+    let (src, dst, proto, upper) = match lk.l3 {
         L3::V4 => {
             let h = ip::parse_ipv4(l3)?;
             if h.is_fragment() {
-                // Only TCP is wanted: other protocols' fragments are not buffered.
-                if h.proto != IPPROTO_TCP {
+                // Only TCP and UDP are wanted: other protocols' fragments are not buffered.
+                if !wanted(h.proto) {
                     return Err(DecodeError::NotTcp);
                 }
                 if h.cut {
@@ -217,22 +247,22 @@ fn decode_packet<'a>(
                     next_header: h.proto,
                 };
                 defrag.insert(key, frag, pkt.ts_ns, counters)?;
-                (h.src, h.dst, Upper::Reassembled { off: 0 })
-            } else if h.proto != IPPROTO_TCP {
+                (h.src, h.dst, h.proto, Upper::Reassembled { off: 0 })
+            } else if !wanted(h.proto) {
                 return Err(DecodeError::NotTcp);
             } else {
                 let upper = Upper::Packet {
                     data: h.payload,
                     cut: h.cut,
                 };
-                (h.src, h.dst, upper)
+                (h.src, h.dst, h.proto, upper)
             }
         }
         L3::V6 => {
             let h = ip::parse_ipv6(l3)?;
             match ip::walk_ipv6(h.rest, h.next_header, h.cut)? {
                 Ipv6Walk::Upper { proto, off } => {
-                    if proto != IPPROTO_TCP {
+                    if !wanted(proto) {
                         return Err(DecodeError::NotTcp);
                     }
                     let seg = h.rest.get(off..).ok_or(DecodeError::Truncated)?;
@@ -240,7 +270,7 @@ fn decode_packet<'a>(
                         data: seg,
                         cut: h.cut,
                     };
-                    (h.src, h.dst, upper)
+                    (h.src, h.dst, proto, upper)
                 }
                 Ipv6Walk::Fragment {
                     next_header,
@@ -267,8 +297,8 @@ fn decode_packet<'a>(
                     };
                     let nh = defrag.insert(key, frag, pkt.ts_ns, counters)?;
                     match ip::walk_ipv6(defrag.output(), nh, false)? {
-                        Ipv6Walk::Upper { proto, off } if proto == IPPROTO_TCP => {
-                            (h.src, h.dst, Upper::Reassembled { off })
+                        Ipv6Walk::Upper { proto, off } if wanted(proto) => {
+                            (h.src, h.dst, proto, Upper::Reassembled { off })
                         }
                         Ipv6Walk::Upper { .. } => return Err(DecodeError::NotTcp),
                         Ipv6Walk::Fragment { .. } => return Err(DecodeError::DefragNested),
@@ -284,8 +314,20 @@ fn decode_packet<'a>(
             (out.get(off..).ok_or(DecodeError::Truncated)?, false)
         }
     };
+    if proto == IPPROTO_UDP {
+        let u = ip::parse_udp(seg, cut)?;
+        return Ok(Packet::Udp(UdpDatagram {
+            src,
+            dst,
+            sport: u.sport,
+            dport: u.dport,
+            vlan: lk.vlan,
+            payload: u.payload,
+            payload_truncated: u.cut,
+        }));
+    }
     let t = ip::parse_tcp(seg, cut)?;
-    Ok(TcpSegment {
+    Ok(Packet::Tcp(TcpSegment {
         src,
         dst,
         sport: t.sport,
@@ -296,5 +338,10 @@ fn decode_packet<'a>(
         flags: t.flags,
         payload: t.payload,
         payload_truncated: cut,
-    })
+    }))
+}
+
+/// The transports the decoder hands up (and reassembles fragments of).
+fn wanted(proto: u8) -> bool {
+    proto == IPPROTO_TCP || proto == IPPROTO_UDP
 }

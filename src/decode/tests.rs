@@ -88,7 +88,10 @@ struct Seg {
 }
 
 fn run(d: &mut Decoder, p: &RawPacket<'_>) -> Option<Seg> {
-    d.decode(p).map(|s| Seg {
+    let Some(Packet::Tcp(s)) = d.decode(p) else {
+        return None;
+    };
+    Some(Seg {
         src: s.src,
         dst: s.dst,
         sport: s.sport,
@@ -100,6 +103,14 @@ fn run(d: &mut Decoder, p: &RawPacket<'_>) -> Option<Seg> {
         payload: s.payload.to_vec(),
         truncated: s.payload_truncated,
     })
+}
+
+/// The UDP datagram a frame decodes to, if any.
+fn run_udp(d: &mut Decoder, p: &RawPacket<'_>) -> Option<(u16, u16, Vec<u8>, bool)> {
+    let Some(Packet::Udp(u)) = d.decode(p) else {
+        return None;
+    };
+    Some((u.sport, u.dport, u.payload.to_vec(), u.payload_truncated))
 }
 
 fn decode_one(linktype: u32, data: &[u8]) -> (Option<Seg>, Counters) {
@@ -347,10 +358,10 @@ fn mpls_pppoe_and_snap() {
 
 #[test]
 fn not_tcp_and_bad_headers() {
-    expect_drop(LINKTYPE_RAW, &ipv4(17, 1, 0, &[0; 8]), "decode.not_tcp");
-    expect_drop(LINKTYPE_RAW, &ipv6(17, &[0; 8]), "decode.not_tcp");
-    expect_drop(LINKTYPE_RAW, &ipv6(50, &[0; 16]), "decode.not_tcp"); // ESP
-    expect_drop(LINKTYPE_RAW, &ipv6(59, &[]), "decode.not_tcp");
+    expect_drop(LINKTYPE_RAW, &ipv4(1, 1, 0, &[0; 8]), "decode.not_tcp_udp"); // ICMP
+    expect_drop(LINKTYPE_RAW, &ipv6(58, &[0; 8]), "decode.not_tcp_udp");
+    expect_drop(LINKTYPE_RAW, &ipv6(50, &[0; 16]), "decode.not_tcp_udp"); // ESP
+    expect_drop(LINKTYPE_RAW, &ipv6(59, &[]), "decode.not_tcp_udp");
     let mut f = v4_tcp(b"");
     f[0] = 0x44; // IHL 4
     expect_drop(LINKTYPE_RAW, &f, "decode.ipv4_bad_header");
@@ -542,10 +553,16 @@ fn ipv4_fragment_overlap_first_data_wins() {
 #[test]
 fn ipv4_non_tcp_fragments_are_not_buffered() {
     let mut d = Decoder::new(DecoderLimits::default());
-    let f = ipv4(17, 1, 0x2000, &[0; 16]);
+    let f = ipv4(1, 1, 0x2000, &[0; 16]); // ICMP
     assert!(run(&mut d, &pkt(LINKTYPE_RAW, &f)).is_none());
-    assert_eq!(d.counters().get("decode.not_tcp"), 1);
+    assert_eq!(d.counters().get("decode.not_tcp_udp"), 1);
     assert_eq!(d.defrag_pending(), 0);
+    // UDP fragments are reassembled (a DTLS flight or a QUIC Initial can be fragmented).
+    let mut udp = vec![0x13, 0x88, 0x11, 0x51, 0, 24, 0, 0];
+    udp.extend(*b"0123456789abcdef");
+    assert!(run_udp(&mut d, &pkt(LINKTYPE_RAW, &ipv4(17, 2, 0x2000, &udp[..16]))).is_none());
+    let got = run_udp(&mut d, &pkt(LINKTYPE_RAW, &ipv4(17, 2, 2, &udp[16..])));
+    assert_eq!(got, Some((5000, 4433, b"0123456789abcdef".to_vec(), false)));
 }
 
 #[test]
@@ -689,14 +706,14 @@ fn ipv6_fragments_with_extension_headers() {
     let s = run(&mut d, &pkt(LINKTYPE_RAW, &a)).expect("reassembled");
     assert_eq!(s.payload, b"fragmented over ipv6!");
     assert_eq!(s.src, IpAddr::V6(Ipv6Addr::from(SRC6)));
-    // UDP inside: reassembled, then not TCP.
-    let mut u = vec![17, 0, 0, 1, 0, 0, 0, 7]; // fragment header, offset 0, M
+    // ICMPv6 inside: reassembled, then neither TCP nor UDP.
+    let mut u = vec![58, 0, 0, 1, 0, 0, 0, 7]; // fragment header, offset 0, M
     u.extend([0; 16]);
-    let mut last = vec![17, 0, 0, 16, 0, 0, 0, 7]; // offset 16, last
+    let mut last = vec![58, 0, 0, 16, 0, 0, 0, 7]; // offset 16, last
     last.extend([0; 8]);
     run(&mut d, &pkt(LINKTYPE_RAW, &ipv6(44, &u)));
     assert!(run(&mut d, &pkt(LINKTYPE_RAW, &ipv6(44, &last))).is_none());
-    assert_eq!(d.counters().get("decode.not_tcp"), 1);
+    assert_eq!(d.counters().get("decode.not_tcp_udp"), 1);
     assert_eq!(d.counters().get("defrag.reassembled"), 2);
 }
 
@@ -784,4 +801,45 @@ proptest! {
             }
         }
     }
+}
+
+/// UDP header: payload trimmed to the UDP length; length 0 runs to the IP end; a length
+/// below the header or past the IP payload is a bad header; snaplen cuts are marked.
+#[test]
+fn udp_datagrams_decode_with_their_length_checked() {
+    let udp = |len: u16, payload: &[u8]| {
+        let mut v = vec![0x13, 0x88, 0x01, 0xbb];
+        v.extend(len.to_be_bytes());
+        v.extend([0, 0]);
+        v.extend_from_slice(payload);
+        v
+    };
+    let mut d = Decoder::new(DecoderLimits::default());
+    let got = run_udp(
+        &mut d,
+        &pkt(LINKTYPE_RAW, &ipv4(17, 1, 0, &udp(12, b"abcdXX"))),
+    );
+    assert_eq!(got, Some((5000, 443, b"abcd".to_vec(), false)));
+    let got = run_udp(&mut d, &pkt(LINKTYPE_RAW, &ipv6(17, &udp(0, b"abc"))));
+    assert_eq!(got, Some((5000, 443, b"abc".to_vec(), false)));
+    expect_drop(
+        LINKTYPE_RAW,
+        &ipv4(17, 1, 0, &udp(7, b"")),
+        "decode.udp_bad_header",
+    );
+    expect_drop(
+        LINKTYPE_RAW,
+        &ipv4(17, 1, 0, &udp(40, b"ab")),
+        "decode.udp_bad_header",
+    );
+    expect_drop(
+        LINKTYPE_RAW,
+        &ipv4(17, 1, 0, &[0x13, 0x88, 0]),
+        "decode.udp_bad_header",
+    );
+    // Cut by snaplen: what was captured is handed up, marked.
+    let mut frame = ipv4(17, 1, 0, &udp(108, &[7u8; 100]));
+    frame.truncate(frame.len() - 60);
+    let got = run_udp(&mut d, &pkt(LINKTYPE_RAW, &frame)).expect("datagram");
+    assert_eq!((got.2.len(), got.3), (40, true));
 }

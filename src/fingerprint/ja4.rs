@@ -32,13 +32,7 @@ use sha2::{Digest, Sha256};
 
 use super::{is_grease, ClientParams};
 
-/// The transport the hello was carried over (first character of JA4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Tcp,
-    Quic,
-    Dtls,
-}
+pub use crate::flow::record::Transport;
 
 const EXT_SERVER_NAME: u16 = 0x0000;
 const EXT_ALPN: u16 = 0x0010;

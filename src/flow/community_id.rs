@@ -12,6 +12,8 @@ use sha1::{Digest, Sha1};
 
 /// IANA protocol number of TCP.
 pub const PROTO_TCP: u8 = 6;
+/// IANA protocol number of UDP.
+pub const PROTO_UDP: u8 = 17;
 
 /// Community ID v1 string (`"1:..."`) for a flow, with the default seed 0.
 pub fn community_id_v1(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, proto: u8) -> String {

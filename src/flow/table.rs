@@ -42,11 +42,15 @@
 use std::collections::HashMap;
 
 use ahash::RandomState;
-use std::net::IpAddr;
 
-use crate::decode::{TcpSegment, TCP_ACK as ACK, TCP_FIN as FIN, TCP_RST as RST, TCP_SYN as SYN};
+use crate::decode::{
+    Packet, TcpSegment, TCP_ACK as ACK, TCP_FIN as FIN, TCP_RST as RST, TCP_SYN as SYN,
+};
 use crate::flow::reassembly::{DirAssembler, MemBudget, ReasmLimits};
+use crate::flow::record::FlowKey;
+pub use crate::flow::record::{ClientBy, FlowPayload, FlowRecord, Transport};
 use crate::flow::stream::{StreamData, StreamEnd};
+use crate::flow::udp::{UdpLimits, UdpTable};
 use crate::stats::Counters;
 use crate::tls::{is_record_start, sniff, RecordScanner, ScanState, Sniff};
 
@@ -102,6 +106,8 @@ pub struct FlowLimits {
     /// `reasm.memory_limit` when a segment's bytes do not).
     pub max_memory: usize,
     pub reasm: ReasmLimits,
+    /// The UDP table's own limits (QUIC, DTLS); its memory is inside `max_memory`.
+    pub udp: UdpLimits,
 }
 
 impl Default for FlowLimits {
@@ -112,73 +118,14 @@ impl Default for FlowLimits {
             sniff_max_segments: 16,
             max_memory: DEFAULT_MAX_MEMORY,
             reasm: ReasmLimits::default(),
+            udp: UdpLimits::default(),
         }
     }
-}
-
-/// Who the client is, and how we know.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientBy {
-    /// Sender of the SYN.
-    Syn,
-    /// Sender of the ClientHello (capture started mid-connection), or the peer of the
-    /// ServerHello sender.
-    Hello,
-}
-
-/// One TLS connection's handshake bytes, shipped from the capture thread to the
-/// parser pool. Owned; crosses threads.
-#[derive(Debug, Clone)]
-pub struct FlowRecord {
-    /// Order of TLS recognition within this packet source (dense, from 0).
-    pub seq: u64,
-    /// Packet time of the connection's first packet seen.
-    pub first_ts_ns: i64,
-    pub last_ts_ns: i64,
-    pub client_ip: IpAddr,
-    pub client_port: u16,
-    pub server_ip: IpAddr,
-    pub server_port: u16,
-    pub vlan: u32,
-    pub client_by: ClientBy,
-    pub client: StreamData,
-    pub server: StreamData,
-}
-
-/// Canonical (direction-independent) flow key: the lower endpoint first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct FlowKey {
-    lo_ip: IpAddr,
-    hi_ip: IpAddr,
-    lo_port: u16,
-    hi_port: u16,
-    vlan: u32,
 }
 
 impl FlowKey {
-    /// Key and the direction index of this segment: 0 when sent by the lower endpoint.
     fn of(seg: &TcpSegment<'_>) -> (FlowKey, usize) {
-        let a = (seg.src, seg.sport);
-        let b = (seg.dst, seg.dport);
-        let (lo, hi, dir) = if a <= b { (a, b, 0) } else { (b, a, 1) };
-        (
-            FlowKey {
-                lo_ip: lo.0,
-                hi_ip: hi.0,
-                lo_port: lo.1,
-                hi_port: hi.1,
-                vlan: seg.vlan,
-            },
-            dir,
-        )
-    }
-
-    fn endpoint(&self, dir: usize) -> (IpAddr, u16) {
-        if dir == 0 {
-            (self.lo_ip, self.lo_port)
-        } else {
-            (self.hi_ip, self.hi_port)
-        }
+        FlowKey::new(seg.src, seg.sport, seg.dst, seg.dport, seg.vlan)
     }
 }
 
@@ -276,14 +223,20 @@ impl Flow {
 /// Everything counted by the flow table.
 #[derive(Debug, Default, Clone)]
 pub struct FlowStats {
+    /// TCP connections followed.
     pub flows_seen: u64,
+    /// UDP datagrams seen, and QUIC connections / DTLS associations followed.
+    pub udp_datagrams: u64,
+    pub udp_flows: u64,
     pub tls_flows: u64,
     pub peak_open_flows: u64,
     pub counters: Counters,
 }
 
-/// The capture thread's connection table.
+/// The capture thread's connection table: TCP connections here, QUIC and DTLS in its
+/// [`UdpTable`], one memory budget and one recognition numbering for both.
 pub struct FlowTable {
+    udp: UdpTable,
     limits: FlowLimits,
     /// Keyed with a random per-table seed (aHash): fast on the per-packet lookup, and
     /// an attacker cannot precompute colliding 4-tuples. Nothing in the output depends
@@ -301,6 +254,7 @@ pub struct FlowTable {
 impl FlowTable {
     pub fn new(limits: FlowLimits) -> Self {
         FlowTable {
+            udp: UdpTable::new(limits.udp),
             limits,
             flows: HashMap::with_hasher(RandomState::new()),
             budget: MemBudget::new(limits.max_memory),
@@ -316,8 +270,29 @@ impl FlowTable {
         &self.stats
     }
 
+    /// TCP connections and UDP flows held.
     pub fn open_flows(&self) -> usize {
-        self.flows.len()
+        self.flows.len() + self.udp.open_flows()
+    }
+
+    /// Feed one decoded packet (TCP segment or UDP datagram). Completed handshakes are
+    /// appended to `out`.
+    pub fn on_packet(&mut self, p: &Packet<'_>, ts_ns: i64, out: &mut Vec<FlowRecord>) {
+        match p {
+            Packet::Tcp(seg) => self.on_segment(seg, ts_ns, out),
+            Packet::Udp(d) => {
+                self.stats.udp_datagrams += 1;
+                self.maybe_sweep(ts_ns, out);
+                self.udp.on_datagram(
+                    d,
+                    ts_ns,
+                    &mut self.budget,
+                    &mut self.next_seq,
+                    &mut self.stats,
+                    out,
+                );
+            }
+        }
     }
 
     /// Bytes currently held for reassembly.
@@ -678,8 +653,7 @@ impl FlowTable {
             server_port: sport,
             vlan: key.vlan,
             client_by: flow.client_by,
-            client,
-            server,
+            payload: FlowPayload::Tcp { client, server },
         })
     }
 
@@ -694,6 +668,9 @@ impl FlowTable {
             return;
         }
         self.last_sweep_ns = now_ns;
+        let start = out.len();
+        self.udp
+            .expire(now_ns, &mut self.budget, &mut self.stats, out);
         let deadline = now_ns.saturating_sub(self.limits.idle_timeout_ns);
         let mut expired: Vec<FlowKey> = self
             .flows
@@ -701,13 +678,15 @@ impl FlowTable {
             .filter(|(_, f)| f.last_ts_ns < deadline)
             .map(|(k, _)| *k)
             .collect();
-        if expired.is_empty() {
-            return;
+        if !expired.is_empty() {
+            self.stats
+                .counters
+                .add("flow.idle_timeout", expired.len() as u64);
+            self.flush_keys(&mut expired, out);
         }
-        self.stats
-            .counters
-            .add("flow.idle_timeout", expired.len() as u64);
-        self.flush_keys(&mut expired, out);
+        // Hash-map order must not leak into the output; TCP and UDP records interleave
+        // by recognition order.
+        out[start..].sort_by_key(|r| r.seq);
     }
 
     fn flush_keys(&mut self, keys: &mut [FlowKey], out: &mut Vec<FlowRecord>) {
@@ -743,17 +722,23 @@ impl FlowTable {
         batch: usize,
         mut emit: impl FnMut(&mut Vec<FlowRecord>) -> bool,
     ) {
-        let mut pending: Vec<(u64, FlowKey)> = self
+        let mut pending: Vec<(u64, bool, FlowKey)> = self
             .flows
             .iter()
             .filter(|(_, f)| f.phase == Phase::Collecting)
-            .filter_map(|(k, f)| Some((f.seq?, *k)))
+            .filter_map(|(k, f)| Some((f.seq?, false, *k)))
+            .chain(self.udp.pending().into_iter().map(|(s, k)| (s, true, k)))
             .collect();
-        pending.sort_unstable_by_key(|(seq, _)| *seq);
+        pending.sort_unstable_by_key(|(seq, _, _)| *seq);
         let mut out = Vec::new();
         for chunk in pending.chunks(batch.max(1)) {
-            let mut keys: Vec<FlowKey> = chunk.iter().map(|(_, k)| *k).collect();
-            self.flush_keys(&mut keys, &mut out);
+            for &(_, udp, key) in chunk {
+                if udp {
+                    self.udp.flush_key(&key, &mut self.budget, &mut out);
+                } else {
+                    self.flush_keys(&mut [key], &mut out);
+                }
+            }
             if !emit(&mut out) {
                 break;
             }
@@ -763,6 +748,7 @@ impl FlowTable {
         for (_, mut flow) in self.flows.drain() {
             flow.release(&mut self.budget);
         }
+        self.udp.clear(&mut self.budget);
     }
 
     /// Number of sequence numbers handed out (= records this table will have shipped
@@ -775,7 +761,7 @@ impl FlowTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use std::net::{IpAddr, Ipv4Addr};
 
     const C: [u8; 4] = [10, 0, 0, 1];
     const S: [u8; 4] = [10, 0, 0, 2];
@@ -855,10 +841,10 @@ mod tests {
         assert_eq!(r.client_port, 40000);
         assert_eq!(r.server_port, 443);
         assert_eq!(r.client_by, ClientBy::Syn);
-        assert_eq!(r.client.data[..5], [0x16, 3, 3, 0, 64]);
-        assert_eq!(r.server.data[5], 2);
-        assert_eq!(r.client.end, StreamEnd::HandshakeDone);
-        assert_eq!(r.client.ts_at(0), Some(SEC + 1));
+        assert_eq!(r.client().data[..5], [0x16, 3, 3, 0, 64]);
+        assert_eq!(r.server().data[5], 2);
+        assert_eq!(r.client().end, StreamEnd::HandshakeDone);
+        assert_eq!(r.client().ts_at(0), Some(SEC + 1));
         // Application data afterwards is skipped and nothing is buffered.
         t.on_segment(
             &seg(true, 40000, 9000, ACK, &[0x17; 100]),
@@ -912,7 +898,7 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].client_port, 2);
         assert_eq!(out[0].client_by, ClientBy::Hello);
-        assert_eq!(out[0].client.data, ch);
+        assert_eq!(out[0].client().data, ch);
     }
 
     #[test]
@@ -924,8 +910,8 @@ mod tests {
         t.flush_all(&mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].client_port, 3);
-        assert_eq!(out[0].server.data, sh);
-        assert!(out[0].client.data.is_empty());
+        assert_eq!(out[0].server().data, sh);
+        assert!(out[0].client().data.is_empty());
     }
 
     #[test]
@@ -1051,7 +1037,7 @@ mod tests {
         t.on_segment(&seg(true, 9, 100, ACK, &hs_record(1, 60)), SEC, &mut out);
         t.on_segment(&seg(false, 9, 500, RST, &[]), SEC, &mut out);
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].server.end, StreamEnd::Rst);
+        assert_eq!(out[0].server().end, StreamEnd::Rst);
         assert_eq!(t.open_flows(), 0);
     }
 
@@ -1100,10 +1086,10 @@ mod tests {
         }
         t.flush_all(&mut out);
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].server.end, StreamEnd::Truncated);
-        assert_eq!(out[0].client.end, StreamEnd::Open);
+        assert_eq!(out[0].server().end, StreamEnd::Truncated);
+        assert_eq!(out[0].client().end, StreamEnd::Open);
         assert!(t.stats().counters.get("reasm.depth_limit") > 0);
-        let hs = crate::tls::analyze(&out[0].client, &out[0].server);
+        let hs = crate::tls::analyze(out[0].client(), out[0].server());
         assert_eq!(hs.status, crate::tls::model::HandshakeStatus::Truncated);
     }
 
@@ -1139,7 +1125,7 @@ mod tests {
         t.on_segment(&seg(false, 40000, 509, ACK, a), 6, &mut out);
         t.flush_all(&mut out);
         assert_eq!(out.len(), 1);
-        let server = &out[0].server;
+        let server = &out[0].server();
         assert!(server.gaps.is_empty(), "{:?}", server.gaps);
         assert_eq!(server.data, flight);
         assert_eq!(t.buffered_bytes(), 0);
@@ -1174,7 +1160,7 @@ mod tests {
         }
         t.flush_all(&mut out);
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].client.data, ch);
+        assert_eq!(out[0].client().data, ch);
         assert_eq!(t.stats().tls_flows, 1);
     }
 

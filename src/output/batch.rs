@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BooleanArray, ListBuilder, StringArray, StringBuilder, TimestampMicrosecondArray,
-    UInt16Array, UInt16Builder, UInt32Array, UInt64Array, UInt8Array, UInt8Builder,
+    UInt16Array, UInt16Builder, UInt32Array, UInt64Array, UInt64Builder, UInt8Array, UInt8Builder,
 };
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use arrow::error::ArrowError;
@@ -117,6 +117,15 @@ fn list_u16<'a, T>(rows: &'a [T], f: impl Fn(&'a T) -> &'a [u16]) -> ArrayRef {
     Arc::new(b.finish())
 }
 
+fn list_u64<'a, T>(rows: &'a [T], f: impl Fn(&'a T) -> &'a [u64]) -> ArrayRef {
+    let mut b = ListBuilder::with_capacity(UInt64Builder::new(), rows.len());
+    for r in rows {
+        b.values().append_slice(f(r));
+        b.append(true);
+    }
+    Arc::new(b.finish())
+}
+
 fn list_u8<'a, T>(rows: &'a [T], f: impl Fn(&'a T) -> &'a [u8]) -> ArrayRef {
     let mut b = ListBuilder::with_capacity(UInt8Builder::new(), rows.len());
     for r in rows {
@@ -198,7 +207,46 @@ pub fn handshakes_batch(rows: &[HandshakeRow]) -> Result<RecordBatch, ArrowError
     c.add("dst_ip", false, string(&ips, |p| Some(p.1.as_str())));
     c.add("dst_port", false, u16s(rows, |r| Some(r.meta.dst_port)));
     c.add("vlan", false, u32s(rows, |r| Some(r.meta.vlan)));
-    c.add("transport", false, string(rows, |_| Some("tcp")));
+    c.add(
+        "transport",
+        false,
+        string(rows, |r| Some(r.meta.transport.as_str())),
+    );
+    c.add(
+        "quic_version",
+        true,
+        u32s(rows, |r| r.quic.as_ref().map(|q| q.version)),
+    );
+    c.add(
+        "quic_dcid",
+        true,
+        string(rows, |r| r.quic.as_ref().map(|q| q.dcid.as_str())),
+    );
+    c.add(
+        "quic_scid",
+        true,
+        string(rows, |r| r.quic.as_ref().and_then(|q| q.scid.as_deref())),
+    );
+    c.add(
+        "quic_retry",
+        true,
+        bools(rows, |r| r.quic.as_ref().map(|q| q.retry)),
+    );
+    static EMPTY64: [u64; 0] = [];
+    c.add(
+        "quic_transport_params",
+        false,
+        list_u64(rows, |r| {
+            ch(r).map_or(&EMPTY64[..], |h| &h.quic_transport_params)
+        }),
+    );
+    c.add(
+        "dtls_cookie",
+        true,
+        bools(rows, |r| {
+            (r.meta.transport == crate::flow::record::Transport::Dtls).then_some(r.hs.dtls_cookie)
+        }),
+    );
     c.add(
         "source_file",
         false,

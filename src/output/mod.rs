@@ -173,6 +173,8 @@ pub struct Chunk {
     pub handshakes: RecordBatch,
     pub certs: Vec<CertSighting>,
     counts: OutputSummary,
+    /// What the parsers counted on these connections.
+    pub counters: Counters,
 }
 
 impl Chunk {
@@ -181,15 +183,18 @@ impl Chunk {
         let mut counts = OutputSummary::default();
         let mut certs = Vec::new();
         let mut rows = Vec::with_capacity(analyzed.len());
+        let mut counters = Counters::new();
         for a in analyzed {
             counts.count(&a.row);
             certs.extend(a.certs);
+            counters.merge(&a.counters);
             rows.push(a.row);
         }
         Ok(Chunk {
             handshakes: handshakes_batch(&rows)?,
             certs,
             counts,
+            counters,
         })
     }
 }
@@ -249,6 +254,7 @@ impl Output {
                 .add(s, self.cfg.max_certificates, &mut self.counters);
         }
         self.summary.merge_counts(&chunk.counts);
+        self.counters.merge(&chunk.counters);
         self.handshakes.write(&chunk.handshakes)
     }
 

@@ -191,6 +191,7 @@ impl Rotator {
             self.certs
                 .add(s, self.cfg.max_certificates, &mut self.counters);
         }
+        self.counters.merge(&a.counters);
         self.rows.push(a.row);
     }
 

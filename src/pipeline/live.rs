@@ -78,6 +78,8 @@ struct LiveStatus {
     tls_flows: AtomicU64,
     peak_open_flows: AtomicU64,
     tcp_segments: AtomicU64,
+    udp_datagrams: AtomicU64,
+    udp_flows: AtomicU64,
     queue_dropped: AtomicU64,
 }
 
@@ -228,6 +230,8 @@ pub fn run_live(
     report.packets = live.packets.load(Ordering::Relaxed);
     report.bytes = live.bytes.load(Ordering::Relaxed);
     report.tcp_segments = status.tcp_segments.load(Ordering::Relaxed);
+    report.udp_datagrams = status.udp_datagrams.load(Ordering::Relaxed);
+    report.udp_flows = status.udp_flows.load(Ordering::Relaxed);
     report.flows = status.flows_seen.load(Ordering::Relaxed);
     report.tls_flows = status.tls_flows.load(Ordering::Relaxed);
     report.peak_open_flows = status.peak_open_flows.load(Ordering::Relaxed);
@@ -280,6 +284,10 @@ fn capture_thread(
             .flows_open
             .store(table.open_flows() as u64, Ordering::Relaxed);
         status.flows_seen.store(fs.flows_seen, Ordering::Relaxed);
+        status.udp_flows.store(fs.udp_flows, Ordering::Relaxed);
+        status
+            .udp_datagrams
+            .store(fs.udp_datagrams, Ordering::Relaxed);
         status.tls_flows.store(fs.tls_flows, Ordering::Relaxed);
         status
             .peak_open_flows
@@ -287,7 +295,10 @@ fn capture_thread(
     };
     let (_, segments, problem) =
         capture_loop(src, &mut decoder, &mut table, live, abort, emit, tick);
-    status.tcp_segments.store(segments, Ordering::Relaxed);
+    let udp = status.udp_datagrams.load(Ordering::Relaxed);
+    status
+        .tcp_segments
+        .store(segments.saturating_sub(udp), Ordering::Relaxed);
     src.publish_stats();
     problem
 }
@@ -302,7 +313,7 @@ fn parse_worker(
     for recs in rx {
         let rows = recs
             .into_iter()
-            .map(|r| analyze_flow(r, source, claims, validator))
+            .filter_map(|r| analyze_flow(r, source, claims, validator))
             .collect();
         if tx.send(rows).is_err() {
             return;

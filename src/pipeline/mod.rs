@@ -123,7 +123,10 @@ pub struct RunReport {
     pub bytes: u64,
     pub packets: u64,
     pub tcp_segments: u64,
+    pub udp_datagrams: u64,
     pub flows: u64,
+    /// QUIC connections and DTLS associations followed.
+    pub udp_flows: u64,
     pub tls_flows: u64,
     pub peak_open_flows: u64,
     pub output: OutputSummary,
@@ -253,7 +256,9 @@ struct FileResult {
     bytes: u64,
     packets: u64,
     tcp_segments: u64,
+    udp_datagrams: u64,
     flows: u64,
+    udp_flows: u64,
     tls_flows: u64,
     peak_open_flows: u64,
     counters: Counters,
@@ -266,7 +271,9 @@ impl RunReport {
         self.bytes += res.bytes;
         self.packets += res.packets;
         self.tcp_segments += res.tcp_segments;
+        self.udp_datagrams += res.udp_datagrams;
         self.flows += res.flows;
+        self.udp_flows += res.udp_flows;
         self.tls_flows += res.tls_flows;
         self.peak_open_flows = self.peak_open_flows.max(res.peak_open_flows);
         self.counters.merge(&res.counters);
@@ -315,8 +322,10 @@ fn read_source<S: PacketSource + ?Sized>(
         batches,
         bytes: src.bytes_consumed(),
         packets,
-        tcp_segments: segments,
+        tcp_segments: segments - fs.udp_datagrams,
+        udp_datagrams: fs.udp_datagrams,
         flows: fs.flows_seen,
+        udp_flows: fs.udp_flows,
         tls_flows: fs.tls_flows,
         peak_open_flows: fs.peak_open_flows,
         counters,
@@ -393,9 +402,9 @@ pub fn capture_loop<S: PacketSource + ?Sized>(
         packets += 1;
         let ts = pkt.ts_ns;
         let held = out.len();
-        if let Some(seg) = decoder.decode(&pkt) {
+        if let Some(p) = decoder.decode(&pkt) {
             segments += 1;
-            table.on_segment(&seg, ts, &mut out);
+            table.on_packet(&p, ts, &mut out);
         }
         if held == 0 && !out.is_empty() {
             pending_since_ns = ts;
@@ -547,7 +556,7 @@ fn parse_worker(
                 let src = &sources[id.0];
                 let rows: Vec<Analyzed> = recs
                     .into_iter()
-                    .map(|r| analyze_flow(r, src, claims, validator))
+                    .filter_map(|r| analyze_flow(r, src, claims, validator))
                     .collect();
                 ToWrite::Chunk(id, Chunk::new(rows).map(Box::new).map_err(Into::into))
             }
@@ -662,7 +671,10 @@ pub fn analyze_source<S: PacketSource + ?Sized>(
     let mut certs = crate::output::CertTable::default();
     let mut rows = Vec::with_capacity(records.len());
     for rec in records {
-        let a = analyze_flow(rec, &source, &claims, &validator);
+        let Some(a) = analyze_flow(rec, &source, &claims, &validator) else {
+            continue;
+        };
+        report.counters.merge(&a.counters);
         for s in a.certs {
             certs.add(s, usize::MAX, &mut report.counters);
         }

@@ -45,6 +45,9 @@ pub(crate) mod ext {
     pub const SUPPORTED_VERSIONS: u16 = 43;
     pub const PSK_KEY_EXCHANGE_MODES: u16 = 45;
     pub const KEY_SHARE: u16 = 51;
+    /// quic_transport_parameters (RFC 9001 8.2), and its pre-RFC draft code point.
+    pub const QUIC_TRANSPORT_PARAMETERS: u16 = 57;
+    pub const QUIC_TRANSPORT_PARAMETERS_DRAFT: u16 = 0xffa5;
     pub const ENCRYPTED_CLIENT_HELLO: u16 = 0xfe0d;
     pub const RENEGOTIATION_INFO: u16 = 0xff01;
 }
@@ -55,10 +58,24 @@ const SCSV_RENEGOTIATION: u16 = 0x00ff;
 const SCSV_FALLBACK: u16 = 0x5600;
 
 /// TLS 1.3 or one of its pre-standard variants: IETF drafts 0x7fxx, Google's
-/// experiment 0x7exx, Facebook's 0xfbxx (e.g. 0xfb17 = draft-23 for Fizz).
+/// experiment 0x7exx, Facebook's 0xfbxx (e.g. 0xfb17 = draft-23 for Fizz); and DTLS 1.3
+/// (0xfefc, RFC 9147), which shares TLS 1.3's handshake.
 pub fn is_tls13(v: u16) -> bool {
-    v == 0x0304 || matches!(v >> 8, 0x7f | 0x7e | 0xfb)
+    v == 0x0304 || v == DTLS13_VERSION || matches!(v >> 8, 0x7f | 0x7e | 0xfb)
 }
+
+/// DTLS 1.3's version code point (RFC 9147 5.3).
+pub(crate) const DTLS13_VERSION: u16 = 0xfefc;
+
+/// A DTLS version: 0xfeff (1.0), 0xfefd (1.2), 0xfefc (1.3), or 0x0100 (OpenSSL's
+/// pre-RFC DTLS, `DTLS1_BAD_VER`). A DTLS ClientHello carries a cookie after the
+/// session id (RFC 6347 4.2.1).
+pub fn is_dtls(v: u16) -> bool {
+    v >> 8 == 0xfe || v == 0x0100
+}
+
+/// RFC 6347 4.2.1: `opaque cookie<0..2^8-1>`; RFC 9147 5.3 keeps the field (empty).
+const MAX_DTLS_COOKIE: usize = 255;
 
 /// Before draft-22 the TLS 1.3 ServerHello had no session id and no compression.
 fn is_pre22_draft(v: u16) -> bool {
@@ -174,11 +191,18 @@ fn client_hello_fixed(
     if sid.len() > MAX_SESSION_ID {
         return None;
     }
+    let cookie_len = if is_dtls(version) {
+        let c = r.vec8()?;
+        (c.len() <= MAX_DTLS_COOKIE).then_some(c.len())?
+    } else {
+        0
+    };
     let mut ch = ClientHello {
         record_version,
         version,
         random,
         session_id: sid.to_vec(),
+        cookie_len,
         ..ClientHello::default()
     };
     fill_list(
@@ -297,8 +321,64 @@ fn client_extension(
             ch.ech_offered = true;
             Ok(())
         }
+        ext::QUIC_TRANSPORT_PARAMETERS | ext::QUIC_TRANSPORT_PARAMETERS_DRAFT => {
+            let draft = ty == ext::QUIC_TRANSPORT_PARAMETERS_DRAFT;
+            transport_parameter_ids(data, draft, lim, &mut ch.quic_transport_params, is)
+                .map_err(|_| "client_hello_ext_quic_transport_parameters")
+        }
         _ => Ok(()),
     }
+}
+
+/// RFC 9000 16: a variable-length integer; `None` when `r` ends inside it.
+fn varint(r: &mut Reader) -> Option<u64> {
+    let first = r.u8()?;
+    let extra = (1usize << (first >> 6)) - 1;
+    let mut v = u64::from(first & 0x3f);
+    for b in r.take(extra)? {
+        v = (v << 8) | u64::from(*b);
+    }
+    Some(v)
+}
+
+/// RFC 9000 18: the transport parameter ids (`id varint, length varint, value`) in
+/// wire order; values are skipped (each id is what a fingerprint of the stack needs).
+/// Under the draft code point, the encoding of drafts up to 27 (a 2-byte list length,
+/// 2-byte ids and lengths) is read when the data starts with a length covering
+/// exactly the rest.
+fn transport_parameter_ids(
+    data: &[u8],
+    draft: bool,
+    lim: &Limits,
+    out: &mut Vec<u64>,
+    is: &mut Issues,
+) -> Result<(), ()> {
+    if let Some(list) = prefixed(data, 2).ok().filter(|_| draft) {
+        let mut r = Reader::new(list);
+        let mut ids = Vec::new();
+        while !r.is_empty() {
+            let id = r.u16().ok_or(())?;
+            r.vec16().ok_or(())?;
+            ids.push(u64::from(id));
+        }
+        if ids.len() > lim.max_list_items {
+            is.capped("tls.list_capped");
+        }
+        out.extend(ids.into_iter().take(lim.max_list_items));
+        return Ok(());
+    }
+    let mut r = Reader::new(data);
+    while !r.is_empty() {
+        let id = varint(&mut r).ok_or(())?;
+        let len = usize::try_from(varint(&mut r).ok_or(())?).map_err(|_| ())?;
+        r.take(len).ok_or(())?;
+        if out.len() >= lim.max_list_items {
+            is.capped("tls.list_capped");
+            return Ok(());
+        }
+        out.push(id);
+    }
+    Ok(())
 }
 
 /// RFC 6066 3: ServerNameList; the first host_name (type 0) entry is kept. An empty

@@ -1,4 +1,5 @@
-//! TLS layer: turns the two reassembled directions of a TCP connection into one
+//! TLS layer: turns the two reassembled directions of a TCP connection, or the
+//! handshake messages QUIC and DTLS framed ([`analyze_framed`]), into one
 //! [`model::HandshakeInfo`] (hellos, certificates, key exchange, alerts, outcome), and
 //! gives the capture thread two cheap helpers: [`sniff`] to recognise TLS by content on
 //! any port and [`RecordScanner`] to know when a direction's cleartext handshake is over.
@@ -18,9 +19,9 @@ mod parse;
 mod reader;
 mod record;
 
-pub use hello::is_tls13;
+pub use hello::{is_dtls, is_tls13};
 pub use limits::Limits;
-pub use parse::{analyze, analyze_with};
+pub use parse::{analyze, analyze_framed, analyze_with, split_messages, Event, FramedSide};
 pub use record::{
     find_hello_start, is_record_start, sniff, RecordScanner, ScanState, Sniff, MAX_RECORD_LEN,
     SNIFF_BYTES,

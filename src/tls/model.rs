@@ -24,6 +24,9 @@ pub struct ClientHello {
     pub sslv2_format: bool,
     pub random: Vec<u8>,
     pub session_id: Vec<u8>,
+    /// DTLS: length of the cookie (0 in a first ClientHello, the server's cookie after
+    /// a HelloVerifyRequest); always 0 for TLS.
+    pub cookie_len: usize,
     /// For an SSLv2 hello, 3-byte specs with a zero high byte are mapped to their
     /// 2-byte TLS value; others are kept as `0xffff` sentinel-free by truncation to
     /// `u16` of the low 16 bits only when the high byte is 0 (see parser).
@@ -58,6 +61,9 @@ pub struct ClientHello {
     pub secure_renegotiation: bool,
     /// TLS_FALLBACK_SCSV (0x5600) in the cipher list.
     pub fallback_scsv: bool,
+    /// QUIC transport parameter ids (extension 57, or 0xffa5 of the drafts) in wire
+    /// order.
+    pub quic_transport_params: Vec<u64>,
 }
 
 /// Everything taken from a ServerHello (or a HelloRetryRequest).
@@ -177,6 +183,9 @@ pub struct HandshakeInfo {
     pub established: bool,
     /// TLS 1.3: the certificate chain was sent encrypted and could not be read.
     pub certs_encrypted: bool,
+    /// DTLS: the server answered with a HelloVerifyRequest and the client repeated its
+    /// ClientHello with the cookie.
+    pub dtls_cookie: bool,
     pub status: HandshakeStatus,
     /// Short reason when `status` is `Malformed` (e.g. "client_hello_extensions").
     pub malformed_reason: Option<&'static str>,

@@ -45,15 +45,18 @@ pub fn version_name(v: u16) -> &'static str {
         // Facebook's experimental TLS 1.3 variants (Fizz).
         0xfb00..=0xfbff => "TLSv1.3-fb",
         0xfeff => "DTLSv1.0",
+        // OpenSSL's DTLS before RFC 4347's code point (DTLS1_BAD_VER, OpenSSL < 0.9.8f).
+        0x0100 => "DTLSv1.0-pre-RFC",
         0xfefd => "DTLSv1.2",
         0xfefc => "DTLSv1.3",
         _ => "unknown",
     }
 }
 
-/// SSL 2.0 (RFC 6176), SSL 3.0 (RFC 7568), TLS 1.0 and 1.1 (RFC 8996): prohibited.
+/// SSL 2.0 (RFC 6176), SSL 3.0 (RFC 7568), TLS 1.0 and 1.1 (RFC 8996), and DTLS 1.0
+/// (RFC 8996 too, with its pre-RFC OpenSSL variant): prohibited.
 pub fn is_deprecated_version(v: u16) -> bool {
-    matches!(v, 0x0002 | 0x0300 | 0x0301 | 0x0302)
+    matches!(v, 0x0002 | 0x0300 | 0x0301 | 0x0302 | 0xfeff | 0x0100)
 }
 
 /// A cipher suite's properties (key exchange, authentication, cipher, key size, MAC)

@@ -1,4 +1,6 @@
-//! Handshake extraction from both reassembled directions of one TCP connection.
+//! Handshake extraction from both reassembled directions of one TCP connection
+//! ([`analyze_with`]), or from the handshake events QUIC and DTLS framed
+//! ([`analyze_framed`]): one set of message rules for all three.
 //!
 //! Each direction is walked record by record over its contiguous prefix (up to the first
 //! gap; bytes after a gap are not resynchronised, see below). Cleartext handshake record
@@ -36,6 +38,8 @@ use super::record::{
     HS_HELLO_RETRY_REQUEST_DRAFT, HS_SERVER_HELLO, SSL2_CLIENT_HELLO, SSL2_SERVER_HELLO,
 };
 
+/// RFC 6347 4.2.1: DTLS HelloVerifyRequest (the server's stateless cookie).
+const HS_HELLO_VERIFY_REQUEST: u8 = 3;
 /// RFC 5246 7.4 handshake types handled besides the hellos.
 const HS_NEW_SESSION_TICKET: u8 = 4;
 const HS_CERTIFICATE: u8 = 11;
@@ -62,21 +66,116 @@ pub fn analyze_with(
     lim: &Limits,
     counters: &mut Counters,
 ) -> HandshakeInfo {
-    let mut st = State {
-        info: HandshakeInfo::default(),
-        lim,
-        is: Issues::new(counters),
-        fatal_alert: false,
-        hrr_seen: false,
-        server_full_flight: false,
-        sslv2_resumed: false,
-        first_ch_raw: None,
-        sslv2_client_master_key: false,
-        client_app_after_sh: false,
-    };
+    let mut st = State::new(lim, counters);
     let srv = walk(server, Side::Server, &mut st);
     let cli = walk(client, Side::Client, &mut st);
     st.finish(&cli, &srv)
+}
+
+/// One step of a side's handshake as QUIC or DTLS framed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A whole handshake message (`ty`, body after the message header), in the
+    /// record version that carried it (0 when none: QUIC), sent at `ts_ns`.
+    Message {
+        ty: u8,
+        body: &'a [u8],
+        record_version: u16,
+        ts_ns: Option<i64>,
+    },
+    ChangeCipherSpec,
+    /// An alert in the clear (two bytes: level, description).
+    Alert {
+        level: u8,
+        description: u8,
+    },
+    /// Protected traffic from this side: a DTLS record of a later epoch or with the
+    /// DTLS 1.3 unified header, a QUIC 1-RTT packet.
+    Protected {
+        ts_ns: Option<i64>,
+    },
+}
+
+/// One side of a QUIC connection or DTLS association, as its framing delivered it.
+#[derive(Debug, Clone, Default)]
+pub struct FramedSide<'a> {
+    pub events: Vec<Event<'a>>,
+    /// Handshake bytes are missing before later ones (a CRYPTO gap, a DTLS message
+    /// whose fragments never all arrived).
+    pub gap: bool,
+    /// A framing limit cut this side's handshake.
+    pub truncated: bool,
+}
+
+/// [`analyze_with`] for handshakes framed by QUIC CRYPTO frames or DTLS records: the
+/// same message rules, fed whole messages instead of a byte stream.
+pub fn analyze_framed(
+    client: &FramedSide<'_>,
+    server: &FramedSide<'_>,
+    lim: &Limits,
+    counters: &mut Counters,
+) -> HandshakeInfo {
+    let mut st = State::new(lim, counters);
+    let srv = walk_events(server, Side::Server, &mut st);
+    let cli = walk_events(client, Side::Client, &mut st);
+    st.finish(&cli, &srv)
+}
+
+fn walk_events(side_in: &FramedSide<'_>, side: Side, st: &mut State) -> DirOutcome {
+    let mut encrypted = false;
+    let mut messages = 0usize;
+    for ev in &side_in.events {
+        match *ev {
+            Event::Message {
+                ty,
+                body,
+                record_version,
+                ts_ns,
+            } => {
+                if encrypted {
+                    st.is.note("tls.handshake_encrypted");
+                    continue;
+                }
+                if !message_fits(messages, body.len(), st) {
+                    break;
+                }
+                messages += 1;
+                if deliver(side, ty, body, record_version, ts_ns, st) == After::Encrypted {
+                    encrypted = true;
+                }
+            }
+            Event::ChangeCipherSpec => on_ccs(side, &mut encrypted, st),
+            Event::Alert { level, description } => {
+                on_alert(side, encrypted, &[level, description], true, st)
+            }
+            Event::Protected { ts_ns } => on_app_data(side, ts_ns, &mut encrypted, st),
+        }
+    }
+    DirOutcome {
+        gap: side_in.gap && !encrypted,
+        truncated: side_in.truncated && !encrypted,
+    }
+}
+
+/// Cut a byte stream of back-to-back handshake messages (a QUIC CRYPTO stream) into
+/// [`Event::Message`]s dated `ts_ns`; `true` when the bytes end inside a message.
+pub fn split_messages<'a>(bytes: &'a [u8], ts_ns: Option<i64>, out: &mut Vec<Event<'a>>) -> bool {
+    let mut r = Reader::new(bytes);
+    while !r.is_empty() {
+        let (Some(ty), Some(len)) = (r.u8(), r.u24()) else {
+            return true;
+        };
+        let Some(body) = usize::try_from(len).ok().and_then(|l| r.take(l)) else {
+            return true;
+        };
+        out.push(Event::Message {
+            ty,
+            body,
+            record_version: 0,
+            ts_ns,
+        });
+    }
+    false
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +200,8 @@ struct State<'l, 'c> {
     sslv2_client_master_key: bool,
     /// A client application-data record that cannot be 0-RTT early data.
     client_app_after_sh: bool,
+    /// DTLS: the server sent a HelloVerifyRequest.
+    hello_verify_seen: bool,
 }
 
 /// How one direction's walk ended.
@@ -112,7 +213,23 @@ struct DirOutcome {
     truncated: bool,
 }
 
-impl State<'_, '_> {
+impl<'l, 'c> State<'l, 'c> {
+    fn new(lim: &'l Limits, counters: &'c mut Counters) -> Self {
+        State {
+            info: HandshakeInfo::default(),
+            lim,
+            is: Issues::new(counters),
+            fatal_alert: false,
+            hrr_seen: false,
+            server_full_flight: false,
+            sslv2_resumed: false,
+            first_ch_raw: None,
+            sslv2_client_master_key: false,
+            client_app_after_sh: false,
+            hello_verify_seen: false,
+        }
+    }
+
     /// Negotiated version known so far (from the real ServerHello).
     fn version(&self) -> Option<u16> {
         self.info
@@ -271,8 +388,8 @@ fn walk(sd: &StreamData, side: Side, st: &mut State) -> DirOutcome {
         let complete = rec_end <= d.data.len();
         let payload = d.data.get(start..rec_end.min(d.data.len())).unwrap_or(&[]);
         match h.ct {
-            CT_CHANGE_CIPHER_SPEC => on_ccs(&mut d, st),
-            CT_ALERT => on_alert(&d, payload, complete, st),
+            CT_CHANGE_CIPHER_SPEC => on_ccs(d.side, &mut d.encrypted, st),
+            CT_ALERT => on_alert(d.side, d.encrypted, payload, complete, st),
             CT_HANDSHAKE => {
                 if d.encrypted {
                     st.is.note("tls.handshake_encrypted");
@@ -284,7 +401,10 @@ fn walk(sd: &StreamData, side: Side, st: &mut State) -> DirOutcome {
                     process_messages(&mut d, st);
                 }
             }
-            CT_APPLICATION_DATA => on_app_data(&mut d, st),
+            CT_APPLICATION_DATA => {
+                let ts = d.sd.ts_at(d.pos);
+                on_app_data(d.side, ts, &mut d.encrypted, st);
+            }
             CT_HEARTBEAT => st.is.note("tls.heartbeat"),
             _ => {}
         }
@@ -325,29 +445,30 @@ fn tls_start(data: &[u8], side: Side, st: &mut State) -> usize {
     }
 }
 
-fn on_ccs(d: &mut Dir, st: &mut State) {
-    match d.side {
+fn on_ccs(side: Side, encrypted: &mut bool, st: &mut State) {
+    match side {
         Side::Server => {
             st.info.server_ccs = true;
             // CCS between HRR and ServerHello is TLS 1.3 compatibility mode.
             if !(st.hrr_seen && st.info.server_hello.is_none()) {
-                d.encrypted = true;
+                *encrypted = true;
             }
         }
         Side::Client => {
             st.info.client_ccs = true;
             if !st.awaiting_second_client_hello() {
-                d.encrypted = true;
+                *encrypted = true;
             }
         }
     }
 }
 
-fn on_app_data(d: &mut Dir, st: &mut State) {
-    match d.side {
+/// Application data (or a protected record) from `side`, sent at `ts` when known.
+fn on_app_data(side: Side, ts: Option<i64>, encrypted: &mut bool, st: &mut State) {
+    match side {
         Side::Server => {
             st.info.server_app_data = true;
-            d.encrypted = true;
+            *encrypted = true;
         }
         Side::Client => {
             st.info.client_app_data = true;
@@ -356,7 +477,7 @@ fn on_app_data(d: &mut Dir, st: &mut State) {
                 .client_hello
                 .as_ref()
                 .is_some_and(|ch| ch.early_data);
-            let after_sh = match (d.sd.ts_at(d.pos), st.info.server_hello_ts_ns) {
+            let after_sh = match (ts, st.info.server_hello_ts_ns) {
                 (Some(t), Some(sh)) => t >= sh,
                 _ => st.info.server_hello.is_some(),
             };
@@ -364,14 +485,14 @@ fn on_app_data(d: &mut Dir, st: &mut State) {
                 st.client_app_after_sh = true;
             }
             if !st.awaiting_second_client_hello() {
-                d.encrypted = true;
+                *encrypted = true;
             }
         }
     }
 }
 
-fn on_alert(d: &Dir, payload: &[u8], complete: bool, st: &mut State) {
-    if d.encrypted {
+fn on_alert(side: Side, encrypted: bool, payload: &[u8], complete: bool, st: &mut State) {
+    if encrypted {
         st.is.note("tls.alert_encrypted");
         return;
     }
@@ -396,7 +517,7 @@ fn on_alert(d: &Dir, payload: &[u8], complete: bool, st: &mut State) {
         st.info.alerts.push(Alert {
             level,
             description,
-            from_server: d.side == Side::Server,
+            from_server: side == Side::Server,
         });
     }
 }
@@ -417,13 +538,7 @@ fn process_messages(d: &mut Dir, st: &mut State) {
             break;
         };
         let len = usize::try_from(len).unwrap_or(usize::MAX);
-        if d.messages >= st.lim.max_messages {
-            st.is.capped("tls.messages_capped");
-            d.stop = true;
-            break;
-        }
-        if len > st.lim.max_message_len {
-            st.is.capped("tls.message_too_long");
+        if !message_fits(d.messages, len, st) {
             d.stop = true;
             break;
         }
@@ -431,10 +546,8 @@ fn process_messages(d: &mut Dir, st: &mut State) {
             break;
         };
         let (rec_idx, rec_version) = d.hs.current_record();
-        let after = match d.side {
-            Side::Server => server_message(ty, body, rec_idx, rec_version, d.sd, st),
-            Side::Client => client_message(ty, body, rec_idx, rec_version, d.sd, st),
-        };
+        let ts = d.sd.ts_at(rec_idx);
+        let after = deliver(d.side, ty, body, rec_version, ts, st);
         d.hs.consumed = d.hs.consumed.saturating_add(4 + len);
         d.messages = d.messages.saturating_add(1);
         if after == After::Encrypted {
@@ -443,14 +556,36 @@ fn process_messages(d: &mut Dir, st: &mut State) {
     }
 }
 
-fn server_message(
+/// The per-direction message count and one message's length against [`Limits`]
+/// (counted when they bind).
+fn message_fits(messages: usize, len: usize, st: &mut State) -> bool {
+    if messages >= st.lim.max_messages {
+        st.is.capped("tls.messages_capped");
+        return false;
+    }
+    if len > st.lim.max_message_len {
+        st.is.capped("tls.message_too_long");
+        return false;
+    }
+    true
+}
+
+/// One whole handshake message from `side`, whoever framed it.
+fn deliver(
+    side: Side,
     ty: u8,
     body: &[u8],
-    rec_idx: usize,
     rec_version: u16,
-    sd: &StreamData,
+    ts: Option<i64>,
     st: &mut State,
 ) -> After {
+    match side {
+        Side::Server => server_message(ty, body, rec_version, ts, st),
+        Side::Client => client_message(ty, body, rec_version, ts, st),
+    }
+}
+
+fn server_message(ty: u8, body: &[u8], rec_version: u16, ts: Option<i64>, st: &mut State) -> After {
     let lim = st.lim;
     match ty {
         HS_SERVER_HELLO | HS_HELLO_RETRY_REQUEST_DRAFT => {
@@ -472,7 +607,7 @@ fn server_message(
             } else if st.info.server_hello.is_none() {
                 let tls13 = is_tls13(sh.selected_version.unwrap_or(sh.version));
                 st.info.server_hello = Some(sh);
-                st.info.server_hello_ts_ns = sd.ts_at(rec_idx);
+                st.info.server_hello_ts_ns = ts;
                 if tls13 {
                     return After::Encrypted;
                 }
@@ -507,6 +642,7 @@ fn server_message(
             st.info.certificate_request = true;
         }
         HS_SERVER_HELLO_DONE => st.server_full_flight = true,
+        HS_HELLO_VERIFY_REQUEST => st.hello_verify_seen = true,
         HS_NEW_SESSION_TICKET => st.info.new_session_ticket = true,
         HS_CLIENT_HELLO => st.is.note("tls.unexpected_message"),
         _ => {}
@@ -514,14 +650,7 @@ fn server_message(
     After::Continue
 }
 
-fn client_message(
-    ty: u8,
-    body: &[u8],
-    rec_idx: usize,
-    rec_version: u16,
-    sd: &StreamData,
-    st: &mut State,
-) -> After {
+fn client_message(ty: u8, body: &[u8], rec_version: u16, ts: Option<i64>, st: &mut State) -> After {
     match ty {
         HS_CLIENT_HELLO => {
             if st.first_ch_raw.as_deref() == Some(body) {
@@ -533,10 +662,14 @@ fn client_message(
             };
             if st.info.client_hello.is_none() {
                 st.info.client_hello = Some(ch);
-                st.info.client_hello_ts_ns = sd.ts_at(rec_idx);
+                st.info.client_hello_ts_ns = ts;
                 st.first_ch_raw = Some(body.to_vec());
             } else if st.awaiting_second_client_hello() {
                 st.info.retry_client_hello = Some(ch);
+            } else if st.hello_verify_seen && ch.cookie_len > 0 && !st.info.dtls_cookie {
+                // DTLS: the ClientHello repeated with the server's cookie (RFC 6347
+                // 4.2.1). The first hello stays the one fingerprints describe.
+                st.info.dtls_cookie = true;
             } else {
                 st.is.note("tls.extra_client_hello");
             }
@@ -1218,6 +1351,127 @@ mod tests {
                 };
                 sd
             })
+    }
+
+    /// A DTLS 1.2 client body: version, random, session id, cookie, suites, compression.
+    fn dtls_client_hello(cookie: &[u8]) -> Vec<u8> {
+        let mut b = vec![0xfe, 0xfd];
+        b.extend([0x22; 32]);
+        b.push(0);
+        b.push(cookie.len() as u8);
+        b.extend_from_slice(cookie);
+        b.extend(vec16(&u16s(&[0xc02b, 0xc02f])));
+        b.extend([1, 0]);
+        b.extend(vec16(
+            &[sni_ext("dtls.example"), alpn_ext(&[b"webrtc"])].concat(),
+        ));
+        b
+    }
+
+    fn msg(ty: u8, body: &[u8], ts: i64) -> Event<'_> {
+        Event::Message {
+            ty,
+            body,
+            record_version: 0xfefd,
+            ts_ns: Some(ts),
+        }
+    }
+
+    /// DTLS: HelloVerifyRequest, then the ClientHello again with the cookie: one
+    /// handshake, described by the first hello, with `dtls_cookie` set; both sides'
+    /// ChangeCipherSpec make it established.
+    #[test]
+    fn dtls_cookie_exchange_is_one_handshake() {
+        let ch1 = dtls_client_hello(&[]);
+        let ch2 = dtls_client_hello(&[9; 20]);
+        let hvr = [
+            0xfe, 0xff, 20, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
+        ];
+        let sh = server_hello_body(0xfefd, [7; 32], &[], 0xc02b, &[ext_bytes(0xff01, &[0])]);
+        let client = FramedSide {
+            events: vec![
+                msg(1, &ch1, 10),
+                msg(1, &ch2, 30),
+                Event::ChangeCipherSpec,
+                Event::Protected { ts_ns: Some(50) },
+            ],
+            ..FramedSide::default()
+        };
+        let server = FramedSide {
+            events: vec![
+                msg(3, &hvr, 20),
+                msg(2, &sh, 40),
+                msg(14, &[], 40),
+                Event::ChangeCipherSpec,
+                Event::Protected { ts_ns: Some(60) },
+            ],
+            ..FramedSide::default()
+        };
+        let mut counters = Counters::new();
+        let info = analyze_framed(&client, &server, &Limits::default(), &mut counters);
+        assert_eq!(info.status, HandshakeStatus::Complete, "{info:?}");
+        assert!(info.dtls_cookie && info.established);
+        let ch = info.client_hello.as_ref().unwrap();
+        assert_eq!((ch.version, ch.cookie_len), (0xfefd, 0));
+        assert_eq!(ch.sni.as_deref(), Some("dtls.example"));
+        assert_eq!(info.version, Some(0xfefd));
+        assert_eq!(info.client_hello_ts_ns, Some(10));
+        assert_eq!(counters.get("tls.extra_client_hello"), 0);
+    }
+
+    /// QUIC: a CRYPTO stream is back-to-back messages; one ending early is reported.
+    #[test]
+    fn crypto_stream_splits_into_messages() {
+        let ch = hs(1, &tls12_client_hello(&[], &default_exts())[4..]);
+        let mut two = ch.clone();
+        two.extend(hs(2, &[1, 2, 3]));
+        let mut ev = Vec::new();
+        assert!(!split_messages(&two, Some(5), &mut ev));
+        assert_eq!(ev.len(), 2);
+        assert!(matches!(
+            ev[1],
+            Event::Message {
+                ty: 2,
+                body: [1, 2, 3],
+                ts_ns: Some(5),
+                ..
+            }
+        ));
+        let mut ev = Vec::new();
+        assert!(
+            split_messages(&two[..two.len() - 1], None, &mut ev),
+            "cut inside"
+        );
+        assert_eq!(ev.len(), 1);
+        assert!(
+            split_messages(&[1, 0], None, &mut Vec::new()),
+            "cut inside the header"
+        );
+        assert!(!split_messages(&[], None, &mut Vec::new()));
+    }
+
+    /// QUIC transport parameter ids are kept in wire order (RFC 9000 18 varints), and
+    /// a broken list makes the hello malformed without losing the hello.
+    #[test]
+    fn quic_transport_parameter_ids() {
+        // initial_max_data (0x04) = 1 MiB as a 4-byte varint, a GREASE id (0x1b..) with
+        // a 2-byte varint id, and disable_active_migration (0x0c) empty.
+        let tp = [
+            0x04, 0x04, 0x80, 0x10, 0x00, 0x00, 0x40, 0x5b, 0x01, 0xaa, 0x0c, 0x00,
+        ];
+        let ch = tls12_client_hello(&[], &[ext_bytes(57, &tp)]);
+        let c = stream(&[(&record(22, 0x0301, &ch), 1)]);
+        let info = analyze(&c, &StreamData::default());
+        let hello = info.client_hello.unwrap();
+        assert_eq!(hello.quic_transport_params, vec![0x04, 0x5b, 0x0c]);
+        let bad = tls12_client_hello(&[], &[ext_bytes(57, &tp[..3])]);
+        let c = stream(&[(&record(22, 0x0301, &bad), 1)]);
+        let info = analyze(&c, &StreamData::default());
+        assert_eq!(
+            info.malformed_reason,
+            Some("client_hello_ext_quic_transport_parameters")
+        );
+        assert!(info.client_hello.is_some());
     }
 
     proptest! {
