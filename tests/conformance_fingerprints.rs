@@ -3,14 +3,14 @@
 //! (HelloRetryRequest, retransmitted hellos, ALPN bytes, SSLv2 hellos).
 //!
 //! - FoxIO (`_derived/ja4_expected_rust_plus_python.tsv`): JA4 and SNI from the Rust
-//!   snapshots (the reference) for every TCP stream; the Python tool's `JA4_r`, `JA4_o`,
-//!   `JA4_ro` where it printed them. UDP rows (QUIC; DTLS has no snapshot) are out of
-//!   scope for now: counted and listed, not compared.
+//!   snapshots (the reference) for every TCP stream and every QUIC connection (DTLS has
+//!   no snapshot); the Python tool's `JA4_r`, `JA4_o`, `JA4_ro` where it printed them.
 //! - Arkime (`_derived/arkime_tls_sessions.tsv`): ja3, ja3string, ja3s, ja3sstring, ja4,
-//!   ja4_r for every TCP session (QUIC sessions counted and skipped).
+//!   ja4_r for every TCP session; for QUIC and DTLS sessions the fields Arkime's UDP
+//!   parsers compute (`ArkimeTls::fields`). Google QUIC sessions carry no TLS.
 //! - tshark 4.0.17 (`_derived/tshark-4.0.17/**`): ja3/ja3_full and ja3s/ja3s_full for
-//!   every TCP stream with a ClientHello, in every capture of the corpus (zeek, arkime,
-//!   ja4, s2n-tls).
+//!   every TCP, QUIC and DTLS conversation with a ClientHello, in every capture of the
+//!   corpus (zeek, arkime, ja4, s2n-tls).
 //! - Our loopback captures of real stacks (`testdata/loopback/expected.tsv`, made by
 //!   tshark): always run, corpus or not.
 //!
@@ -22,11 +22,11 @@
 
 mod support;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use support::agreement::{analyze, conn, same_conn, Agreement, Exception};
-use support::oracles;
+use support::oracles::{self, ArkimeTls, Carrier};
 use tlstap::row::{Fingerprints, HandshakeRow};
 
 /// FoxIO's JA4 deliberately not followed. Both reasons are argued in
@@ -213,7 +213,133 @@ const ARKIME_EXCEPTIONS: &[Exception] = &[
 /// tshark 4.0.17 made `_derived/` without out-of-order TCP reassembly (see
 /// `support/oracles.rs`); rerun with `-o tcp.reassemble_out_of_order:TRUE` it prints
 /// exactly our values for both streams below.
+/// DTLS 1.3 HelloRetryRequest (wolfSSL): tshark's first ServerHello is the HRR (frame 2
+/// of dtls13-wolfssl: random cf21ad74...8a8339c = SHA-256("HelloRetryRequest"),
+/// extensions supported_versions and cookie); ours is the real ServerHello that follows
+/// (frame 4: key_share, supported_versions, plus connection_id in dtls13-cid), the same
+/// rule as for TLS over TCP above (RFC 9147 5.1 / RFC 8446 4.1.4).
+const DTLS13_HRR: &str =
+    "tshark's first ServerHello is the HelloRetryRequest (43-44: supported_versions, cookie); ours the real one";
+
+/// OPEN BUG (decode/, tunnels): TLS over TCP inside Geneve (UDP 6081) and GTP-U (UDP
+/// 2152) is not decoded yet (`tlstap read` reports 0 TCP segments for both captures);
+/// tshark reads the inner handshake. Goes stale when tunnel decoding lands.
+const TUNNEL_OPEN_BUG: &str = "OPEN BUG: tunnelled TCP (Geneve, GTP-U) not decoded yet";
+
 const TSHARK_EXCEPTIONS: &[Exception] = &[
+    Exception {
+        capture: "zeek/Traces/tls/dtls13-cid.pcap",
+        conn: "#1 10.168.36.147:57488 > 10.168.36.144:11111",
+        field: "ja3s",
+        ours: "a4654b24290d509317f285e781667c4e",
+        theirs: "ecfd4f82776364c3015565f97e8c3897",
+        why: DTLS13_HRR,
+    },
+    Exception {
+        capture: "zeek/Traces/tls/dtls13-cid.pcap",
+        conn: "#1 10.168.36.147:57488 > 10.168.36.144:11111",
+        field: "ja3s_full",
+        ours: "65277,4865,51-43-54",
+        theirs: "65277,4865,43-44",
+        why: DTLS13_HRR,
+    },
+    Exception {
+        capture: "zeek/Traces/tls/dtls13-cid.pcap",
+        conn: "#4 10.168.36.147:47904 > 10.168.36.144:11111",
+        field: "ja3s",
+        ours: "c2c89a8b10ca74ec5a350a59fb762fb6",
+        theirs: "ecfd4f82776364c3015565f97e8c3897",
+        why: DTLS13_HRR,
+    },
+    Exception {
+        capture: "zeek/Traces/tls/dtls13-cid.pcap",
+        conn: "#4 10.168.36.147:47904 > 10.168.36.144:11111",
+        field: "ja3s_full",
+        ours: "65277,4865,51-43",
+        theirs: "65277,4865,43-44",
+        why: DTLS13_HRR,
+    },
+    Exception {
+        capture: "zeek/Traces/tls/dtls13-wolfssl.pcap",
+        conn: "#0 10.168.36.147:33714 > 10.168.36.144:11111",
+        field: "ja3s",
+        ours: "c2c89a8b10ca74ec5a350a59fb762fb6",
+        theirs: "ecfd4f82776364c3015565f97e8c3897",
+        why: DTLS13_HRR,
+    },
+    Exception {
+        capture: "zeek/Traces/tls/dtls13-wolfssl.pcap",
+        conn: "#0 10.168.36.147:33714 > 10.168.36.144:11111",
+        field: "ja3s_full",
+        ours: "65277,4865,51-43",
+        theirs: "65277,4865,43-44",
+        why: DTLS13_HRR,
+    },
+    Exception {
+        capture: "zeek/Traces/tunnels/geneve-47101.pcap",
+        conn: "#0 192.168.0.107:45474 > 145.40.68.75:443",
+        field: "ja3",
+        ours: "",
+        theirs: "bc29aa426fc99c0be1b9be941869f88a",
+        why: TUNNEL_OPEN_BUG,
+    },
+    Exception {
+        capture: "zeek/Traces/tunnels/geneve-47101.pcap",
+        conn: "#0 192.168.0.107:45474 > 145.40.68.75:443",
+        field: "ja3_full",
+        ours: "",
+        theirs: "771,4866-4867-4865-49196-49200-159-52393-52392-52394-49195-49199-158-49188-49192-107-49187-49191-103-49162-49172-57-49161-49171-51-157-156-61-60-53-47-255,0-11-10-16-22-23-49-13-43-45-51-21,29-23-30-25-24,0-1-2",
+        why: TUNNEL_OPEN_BUG,
+    },
+    Exception {
+        capture: "zeek/Traces/tunnels/geneve-47101.pcap",
+        conn: "#0 192.168.0.107:45474 > 145.40.68.75:443",
+        field: "ja3s",
+        ours: "",
+        theirs: "c4b2785a87896e19d37eee932070cb22",
+        why: TUNNEL_OPEN_BUG,
+    },
+    Exception {
+        capture: "zeek/Traces/tunnels/geneve-47101.pcap",
+        conn: "#0 192.168.0.107:45474 > 145.40.68.75:443",
+        field: "ja3s_full",
+        ours: "",
+        theirs: "771,49199,0-65281-11-16",
+        why: TUNNEL_OPEN_BUG,
+    },
+    Exception {
+        capture: "zeek/Traces/tunnels/gtp/gtp6_gtp_0x32.pcap",
+        conn: "#0 10.222.10.10:44960 > 173.194.69.188:5228",
+        field: "ja3",
+        ours: "",
+        theirs: "42ae5b5d6645ded7d36294a006a85fde",
+        why: TUNNEL_OPEN_BUG,
+    },
+    Exception {
+        capture: "zeek/Traces/tunnels/gtp/gtp6_gtp_0x32.pcap",
+        conn: "#0 10.222.10.10:44960 > 173.194.69.188:5228",
+        field: "ja3_full",
+        ours: "",
+        theirs: "769,57-56-53-22-19-10-51-50-47-5-4-21-18-9-20-17-8-6-3,,,",
+        why: TUNNEL_OPEN_BUG,
+    },
+    Exception {
+        capture: "zeek/Traces/tunnels/gtp/gtp6_gtp_0x32.pcap",
+        conn: "#0 10.222.10.10:44960 > 173.194.69.188:5228",
+        field: "ja3s",
+        ours: "",
+        theirs: "9a2c6bfd476184689a786457f33ece3a",
+        why: TUNNEL_OPEN_BUG,
+    },
+    Exception {
+        capture: "zeek/Traces/tunnels/gtp/gtp6_gtp_0x32.pcap",
+        conn: "#0 10.222.10.10:44960 > 173.194.69.188:5228",
+        field: "ja3s_full",
+        ours: "",
+        theirs: "769,57,",
+        why: TUNNEL_OPEN_BUG,
+    },
+
     // HRR: tshark's first ServerHello is the HelloRetryRequest (43-51); the real
     // ServerHello (51-43) is in an out-of-order segment. JA3S describes the real
     // ServerHello (RFC 8446 4.1.4: the HRR is another message in ServerHello layout).
@@ -293,12 +419,9 @@ fn foxio_ja4() {
     let expected = oracles::ja4_expectations(&corpus).expect("load FoxIO expectations");
     let mut ours = Ours::default();
     let mut agree = Agreement::default();
-    let mut udp: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut udp = 0;
     for e in &expected {
-        if e.transport != "tcp" {
-            *udp.entry(e.pcap_rel.as_str()).or_default() += 1;
-            continue;
-        }
+        udp += usize::from(e.transport != "tcp");
         let name = format!(
             "#{} {}",
             e.stream,
@@ -336,12 +459,7 @@ fn foxio_ja4() {
             }
         }
     }
-    let listed: Vec<String> = udp.iter().map(|(k, v)| format!("{k} ({v})")).collect();
-    eprintln!(
-        "FoxIO: {} udp rows (QUIC) out of scope: {}",
-        udp.values().sum::<usize>(),
-        listed.join(", ")
-    );
+    eprintln!("FoxIO: {} streams, {udp} of them QUIC", expected.len());
     agree.finish("FoxIO JA4", FOXIO_EXCEPTIONS);
 }
 
@@ -353,12 +471,13 @@ fn arkime_ja3_ja4() {
     let sessions = oracles::arkime_expectations(&corpus).expect("load Arkime sessions");
     let mut ours = Ours::default();
     let mut agree = Agreement::default();
-    let mut quic = 0;
+    let mut udp = 0;
     for a in &sessions {
-        if a.protocols.iter().any(|p| p == "quic" || p == "udp") {
-            quic += 1;
+        let Some(carrier) = a.tls() else {
             continue;
-        }
+        };
+        udp += usize::from(carrier != ArkimeTls::Tcp);
+        let compared = carrier.fields();
         let name = conn(&a.src, a.sport, &a.dst, a.dport);
         let fp: Fingerprints = ours
             .find(&a.pcap, &a.src, a.sport, &a.dst, a.dport)
@@ -373,7 +492,7 @@ fn arkime_ja3_ja4() {
             ("ja4", &fp.ja4, &a.ja4),
             ("ja4_r", &fp.ja4_r, &a.ja4_r),
         ];
-        for (field, o, t) in pairs {
+        for (field, o, t) in pairs.into_iter().filter(|(f, _, _)| compared.contains(f)) {
             agree.check(
                 cap,
                 &name,
@@ -384,7 +503,7 @@ fn arkime_ja3_ja4() {
             );
         }
     }
-    eprintln!("Arkime: {quic} QUIC/UDP sessions out of scope");
+    eprintln!("Arkime: {udp} QUIC/DTLS sessions compared on the fields Arkime computes");
     agree.finish("Arkime JA3/JA4", ARKIME_EXCEPTIONS);
 }
 
@@ -397,13 +516,16 @@ fn tshark_ja3_ja3s() {
     let mut ours = Ours::default();
     let mut agree = Agreement::default();
     let mut with_tls = 0;
+    let mut udp = 0;
     for cap in &tables {
-        let streams = oracles::tshark_tcp_handshakes(cap);
-        with_tls += usize::from(!streams.is_empty());
-        for t in &streams {
+        let tcp = oracles::tshark_handshakes(cap, Carrier::Tcp);
+        let over_udp = oracles::tshark_handshakes(cap, Carrier::Udp);
+        with_tls += usize::from(!tcp.is_empty() || !over_udp.is_empty());
+        udp += over_udp.len();
+        for t in tcp.iter().chain(&over_udp) {
             let name = format!(
                 "#{} {}",
-                t.tcp_stream,
+                t.stream,
                 conn(&t.client, t.client_port, &t.server, t.server_port)
             );
             let fp = ours
@@ -434,7 +556,7 @@ fn tshark_ja3_ja3s() {
         }
     }
     eprintln!(
-        "tshark: {with_tls} of {} captures have TLS-over-TCP streams",
+        "tshark: {with_tls} of {} captures have TLS, QUIC or DTLS handshakes ({udp} over UDP)",
         tables.len()
     );
     agree.finish("tshark JA3/JA3S", TSHARK_EXCEPTIONS);

@@ -23,7 +23,7 @@ use tlstap::source::CaptureFile;
 /// Zeek certificates (SHA-256 prefix) tlstap does not report or reads differently, and
 /// why. Field `"*"`: the certificate as a whole.
 const ZEEK_EXCEPTIONS: &[Exception] = &[
-    // Not TLS over TCP: tlstap reads TLS on TCP only.
+    // Not TLS: RDP's own certificate format.
     (
         "e3859c4a77098a7b",
         "reported",
@@ -34,31 +34,11 @@ const ZEEK_EXCEPTIONS: &[Exception] = &[
         "reported",
         "RDP proprietary certificate chain (rdp-x509.pcap)",
     ),
-    (
-        "32e63ffcf5111a3a",
-        "reported",
-        "DTLS 1.0 over UDP (dtls1_0.pcap)",
-    ),
-    (
-        "6f5446a5b23f4e73",
-        "reported",
-        "DTLS 1.2 over UDP (dtls1_2.pcap)",
-    ),
 ];
 
 /// Arkime certificates (SHA-1 prefix) tlstap does not report or reads differently.
 const ARKIME_EXCEPTIONS: &[Exception] = &[
-    // Not TLS over TCP: tlstap reads TLS on TCP only.
-    (
-        "df59faee218aee0b",
-        "reported",
-        "DTLS over UDP (cloudshark-dtls1)",
-    ),
-    (
-        "10991099fc7397ad",
-        "reported",
-        "DTLS over UDP (wireshark-dtls0)",
-    ),
+    // Certificates outside any TLS, DTLS or QUIC handshake.
     (
         "8e84ad9c175e82cc",
         "reported",

@@ -104,14 +104,14 @@ impl Agreement {
         }
         let mut table = format!(
             "\n{oracle} agreement (agree = same value; explained = listed exception)\n\
-             {:<16} {:>7} {:>9} {:>7} {:>8} {:>10}\n",
+             {:<20} {:>7} {:>9} {:>7} {:>8} {:>10}\n",
             "field", "agree", "explained", "total", "agree%", "explained%"
         );
         for f in &self.order {
             let c = &self.counts[f];
             let pct = |n: usize| 100.0 * n as f64 / c.total.max(1) as f64;
             table.push_str(&format!(
-                "{:<16} {:>7} {:>9} {:>7} {:>7.1}% {:>9.1}%\n",
+                "{:<20} {:>7} {:>9} {:>7} {:>7.1}% {:>9.1}%\n",
                 f,
                 c.agree,
                 c.excepted,

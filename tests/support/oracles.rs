@@ -4,7 +4,7 @@
 //! under it, never panics on malformed input and returns `Err(String)` naming the file and
 //! 1-based line of the first problem. Only `std` and `serde_json` are used.
 //!
-//! # Zeek (`zeek_ssl_expectations`, `zeek_x509_expectations`)
+//! # Zeek (`zeek_ssl_expectations`, `zeek_x509_expectations`, `zeek_quic_expectations`)
 //! * Source of truth for "which trace produced which baseline" is `zeek/INDEX.json`: per
 //!   test it stores the btest `exec` command lines. `TRACE_TO_BASELINE.tsv` is NOT sound on
 //!   its own: its `baselines` column was built by prefix-matching baseline directory names,
@@ -13,7 +13,7 @@
 //!   alphabetically, not in read order (`dtls-13.test` reads `dtls13-wolfssl` before
 //!   `dtls13-cid`; `tls13.test` reads `hrr.pcap` sixth).
 //! * Rule used here: the exec lines are interpreted as a tiny shell script. A `zeek ... -r
-//!   $TRACES/<t>` run (re)creates `ssl.log`/`x509.log` with provenance `[t]`; `cat A > B`,
+//!   $TRACES/<t>` run (re)creates `ssl.log`/`x509.log`/`quic.log` with provenance `[t]`; `cat A > B`,
 //!   `cat A >> B` (append = one more header segment), `cp`, `mv` (incl. `mv *log out DIR`),
 //!   `zeek-cut [-m] cols < A > B` and `btest-bg-run` cluster workers (their traces all feed
 //!   `manager/*.log`) propagate it; `btest-diff X` / `btest-diff-cut [-m] cols X` name the
@@ -65,7 +65,7 @@
 //! sessions have no ClientHello data at all (no ja3/ja4: `https2-301-get`, `pppoe`,
 //! `socks4-https`); `cloudshark-dtls1` has a serial but no subject CN.
 //!
-//! # tshark (`tshark_tables`, `tshark_tcp_handshakes`)
+//! # tshark (`tshark_tables`, `tshark_handshakes`)
 //! `_derived/tshark-4.0.17/<source>/<capture path>.tsv`, one per capture, tab-separated with
 //! a header line. Multi-valued fields use `|` (the `-E aggregator`), both for several
 //! handshake messages in one frame (`2|11|12|14`) and several values in one message
@@ -229,9 +229,10 @@ impl Tsv {
 // Zeek
 // ------------------------------------------------------------------------------------
 
-/// One `ssl` baseline file of one Zeek btest (or btest variant).
+/// One baseline file of one Zeek btest (or btest variant), derived from one kind of
+/// log (`ssl.log`, `x509.log`, `quic.log`); `R` is that log's row type.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ZeekTest {
+pub struct ZeekLog<R> {
     /// Test path under zeek's `testing/btest/`, e.g. `scripts/base/protocols/ssl/tls13.test`.
     pub test: String,
     /// 1 for the test itself, N for the btest `@TEST-START-NEXT` variant in `<dir>-N`.
@@ -247,8 +248,15 @@ pub struct ZeekTest {
     /// `TEST_DIFF_CANONIFIER` applied before diffing, if any.
     pub canonifier: Option<String>,
     /// Rows in file order.
-    pub rows: Vec<ZeekSslRow>,
+    pub rows: Vec<R>,
 }
+
+/// One `ssl.log` baseline.
+pub type ZeekTest = ZeekLog<ZeekSslRow>;
+/// One `x509.log` baseline.
+pub type ZeekX509Test = ZeekLog<ZeekX509Row>;
+/// One `quic.log` baseline.
+pub type ZeekQuicTest = ZeekLog<ZeekQuicRow>;
 
 /// One row of a Zeek `ssl.log` (or a cut of it).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -283,17 +291,30 @@ pub struct ZeekSslRow {
     pub other: BTreeMap<String, String>,
 }
 
-/// One `x509` baseline file of one Zeek btest (or variant).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ZeekX509Test {
-    pub test: String,
-    pub variant: u32,
-    pub traces: Vec<PathBuf>,
-    pub test_traces: Vec<PathBuf>,
-    pub baseline: PathBuf,
-    pub commands: Vec<String>,
-    pub canonifier: Option<String>,
-    pub rows: Vec<ZeekX509Row>,
+/// One row of a Zeek `quic.log` (or a cut of it). Connection IDs are lowercase hex;
+/// an empty ID is `(empty)` in the file, so `Value("")` here.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ZeekQuicRow {
+    pub line: usize,
+    pub segment: usize,
+    pub trace: Option<PathBuf>,
+    pub uid: Field<String>,
+    pub orig_h: Field<String>,
+    pub orig_p: Field<u16>,
+    pub resp_h: Field<String>,
+    pub resp_p: Field<u16>,
+    /// `1`, `quicv2`, or `unknown-<hex>` (`QUIC::version_strings`).
+    pub version: Field<String>,
+    pub client_initial_dcid: Field<String>,
+    pub client_scid: Field<String>,
+    pub server_scid: Field<String>,
+    pub server_name: Field<String>,
+    /// First ALPN value the client offered.
+    pub client_protocol: Field<String>,
+    /// Packet-type letters (`I` Initial, `S` ClientHello, `s` ServerHello, `r` Retry,
+    /// ...; lowercase = responder).
+    pub history: Field<String>,
+    pub other: BTreeMap<String, String>,
 }
 
 /// One row of a Zeek `x509.log`. Times are seconds since the epoch.
@@ -440,7 +461,15 @@ fn parse_zeek_log(
         if fields.is_none() {
             if plain_header {
                 fields = Some(cells.iter().map(|c| c.to_string()).collect());
-                if let Some(cc) = cut_cols.filter(|cc| fields.as_deref() != Some(*cc)) {
+                // `zeek-cut -m` without columns prints them all; a requested column
+                // the log lacks gets an empty name (`discarded-packet`'s
+                // `service_name`).
+                let agrees = |cc: &[String]| {
+                    cc.is_empty()
+                        || (cc.len() == cells.len()
+                            && cc.iter().zip(&cells).all(|(c, h)| h.is_empty() || c == h))
+                };
+                if let Some(cc) = cut_cols.filter(|cc| !agrees(cc)) {
                     return Err(at(
                         path,
                         ln,
@@ -567,7 +596,15 @@ impl<'a> Cells<'a> {
 enum LogKind {
     Ssl,
     X509,
+    Quic,
 }
+
+/// The logs a Zeek run writes that a baseline may be derived from.
+const LOG_FILES: [(LogKind, &str); 3] = [
+    (LogKind::Ssl, "ssl.log"),
+    (LogKind::X509, "x509.log"),
+    (LogKind::Quic, "quic.log"),
+];
 
 /// Where a file in the btest sandbox came from.
 #[derive(Debug, Clone)]
@@ -638,7 +675,7 @@ fn interpret_exec(exec: &[String]) -> (Vec<String>, Vec<DerivedBaseline>) {
             if first == "btest-bg-run" {
                 cluster.push(t);
                 cluster_cmds.push(line.clone());
-                for (kind, name) in [(LogKind::Ssl, "ssl.log"), (LogKind::X509, "x509.log")] {
+                for (kind, name) in LOG_FILES {
                     files.insert(
                         format!("manager/{name}"),
                         Prov {
@@ -651,7 +688,7 @@ fn interpret_exec(exec: &[String]) -> (Vec<String>, Vec<DerivedBaseline>) {
                     );
                 }
             } else {
-                for (kind, name) in [(LogKind::Ssl, "ssl.log"), (LogKind::X509, "x509.log")] {
+                for (kind, name) in LOG_FILES {
                     files.insert(
                         name.to_string(),
                         Prov {
@@ -907,10 +944,15 @@ fn zeek_resolved(corpus: &Path, kind: LogKind) -> Result<Vec<ResolvedBaseline>, 
     Ok(out)
 }
 
-/// Every Zeek `ssl.log`-derived baseline (see module docs for the trace attribution rule).
-pub fn zeek_ssl_expectations(corpus: &Path) -> Result<Vec<ZeekTest>, String> {
+/// Every baseline derived from `kind`'s log, each row typed by `row` (which reads the
+/// columns it knows through [`Cells`]; the rest go to the row's `other`).
+fn zeek_logs<R>(
+    corpus: &Path,
+    kind: LogKind,
+    row: impl Fn(&mut Cells, &ZeekRawRow, Option<PathBuf>) -> Result<R, String>,
+) -> Result<Vec<ZeekLog<R>>, String> {
     let mut out = Vec::new();
-    for r in zeek_resolved(corpus, LogKind::Ssl)? {
+    for r in zeek_resolved(corpus, kind)? {
         let mut rows = Vec::new();
         for (raw, trace) in r.rows.iter().zip(r.row_traces.iter()) {
             let mut c = Cells {
@@ -918,35 +960,9 @@ pub fn zeek_ssl_expectations(corpus: &Path) -> Result<Vec<ZeekTest>, String> {
                 row: raw,
                 used: HashSet::new(),
             };
-            let mut row = ZeekSslRow {
-                line: raw.line,
-                segment: raw.segment,
-                trace: trace.clone(),
-                file_marker: raw.marker.clone(),
-                uid: c.string("uid"),
-                orig_h: c.string("id.orig_h"),
-                orig_p: c.parse("id.orig_p")?,
-                resp_h: c.string("id.resp_h"),
-                resp_p: c.parse("id.resp_p")?,
-                version: c.string("version"),
-                cipher: c.string("cipher"),
-                curve: c.string("curve"),
-                server_name: c.string("server_name"),
-                resumed: c.boolean("resumed")?,
-                last_alert: c.string("last_alert"),
-                next_protocol: c.string("next_protocol"),
-                established: c.boolean("established")?,
-                ssl_history: c.string("ssl_history"),
-                cert_chain_fps: c.vec("cert_chain_fps"),
-                client_cert_chain_fps: c.vec("client_cert_chain_fps"),
-                sni_matches_cert: c.boolean("sni_matches_cert")?,
-                validation_status: c.string("validation_status"),
-                other: BTreeMap::new(),
-            };
-            row.other = c.other();
-            rows.push(row);
+            rows.push(row(&mut c, raw, trace.clone())?);
         }
-        out.push(ZeekTest {
+        out.push(ZeekLog {
             test: r.test,
             variant: r.variant,
             traces: r.traces,
@@ -960,60 +976,99 @@ pub fn zeek_ssl_expectations(corpus: &Path) -> Result<Vec<ZeekTest>, String> {
     Ok(out)
 }
 
+/// Every Zeek `ssl.log`-derived baseline (see module docs for the trace attribution rule).
+pub fn zeek_ssl_expectations(corpus: &Path) -> Result<Vec<ZeekTest>, String> {
+    zeek_logs(corpus, LogKind::Ssl, |c, raw, trace| {
+        let mut row = ZeekSslRow {
+            line: raw.line,
+            segment: raw.segment,
+            trace,
+            file_marker: raw.marker.clone(),
+            uid: c.string("uid"),
+            orig_h: c.string("id.orig_h"),
+            orig_p: c.parse("id.orig_p")?,
+            resp_h: c.string("id.resp_h"),
+            resp_p: c.parse("id.resp_p")?,
+            version: c.string("version"),
+            cipher: c.string("cipher"),
+            curve: c.string("curve"),
+            server_name: c.string("server_name"),
+            resumed: c.boolean("resumed")?,
+            last_alert: c.string("last_alert"),
+            next_protocol: c.string("next_protocol"),
+            established: c.boolean("established")?,
+            ssl_history: c.string("ssl_history"),
+            cert_chain_fps: c.vec("cert_chain_fps"),
+            client_cert_chain_fps: c.vec("client_cert_chain_fps"),
+            sni_matches_cert: c.boolean("sni_matches_cert")?,
+            validation_status: c.string("validation_status"),
+            other: BTreeMap::new(),
+        };
+        row.other = c.other();
+        Ok(row)
+    })
+}
+
 /// Every Zeek `x509.log`-derived baseline (same attribution rule as for `ssl.log`).
 pub fn zeek_x509_expectations(corpus: &Path) -> Result<Vec<ZeekX509Test>, String> {
-    let mut out = Vec::new();
-    for r in zeek_resolved(corpus, LogKind::X509)? {
-        let mut rows = Vec::new();
-        for (raw, trace) in r.rows.iter().zip(r.row_traces.iter()) {
-            let mut c = Cells {
-                path: &r.baseline,
-                row: raw,
-                used: HashSet::new(),
-            };
-            let mut row = ZeekX509Row {
-                line: raw.line,
-                segment: raw.segment,
-                trace: trace.clone(),
-                fingerprint: c.string("fingerprint"),
-                version: c.parse("certificate.version")?,
-                serial: c.string("certificate.serial"),
-                subject: c.string("certificate.subject"),
-                issuer: c.string("certificate.issuer"),
-                not_valid_before: c.parse("certificate.not_valid_before")?,
-                not_valid_after: c.parse("certificate.not_valid_after")?,
-                key_alg: c.string("certificate.key_alg"),
-                sig_alg: c.string("certificate.sig_alg"),
-                key_type: c.string("certificate.key_type"),
-                key_length: c.parse("certificate.key_length")?,
-                exponent: c.string("certificate.exponent"),
-                curve: c.string("certificate.curve"),
-                tbs_sig_alg: c.string("certificate.tbs_sig_alg"),
-                san_dns: c.vec("san.dns"),
-                san_uri: c.vec("san.uri"),
-                san_email: c.vec("san.email"),
-                san_ip: c.vec("san.ip"),
-                basic_constraints_ca: c.boolean("basic_constraints.ca")?,
-                basic_constraints_path_len: c.parse("basic_constraints.path_len")?,
-                host_cert: c.boolean("host_cert")?,
-                client_cert: c.boolean("client_cert")?,
-                other: BTreeMap::new(),
-            };
-            row.other = c.other();
-            rows.push(row);
-        }
-        out.push(ZeekX509Test {
-            test: r.test,
-            variant: r.variant,
-            traces: r.traces,
-            test_traces: r.test_traces,
-            baseline: r.baseline,
-            commands: r.commands,
-            canonifier: r.canonifier,
-            rows,
-        });
-    }
-    Ok(out)
+    zeek_logs(corpus, LogKind::X509, |c, raw, trace| {
+        let mut row = ZeekX509Row {
+            line: raw.line,
+            segment: raw.segment,
+            trace,
+            fingerprint: c.string("fingerprint"),
+            version: c.parse("certificate.version")?,
+            serial: c.string("certificate.serial"),
+            subject: c.string("certificate.subject"),
+            issuer: c.string("certificate.issuer"),
+            not_valid_before: c.parse("certificate.not_valid_before")?,
+            not_valid_after: c.parse("certificate.not_valid_after")?,
+            key_alg: c.string("certificate.key_alg"),
+            sig_alg: c.string("certificate.sig_alg"),
+            key_type: c.string("certificate.key_type"),
+            key_length: c.parse("certificate.key_length")?,
+            exponent: c.string("certificate.exponent"),
+            curve: c.string("certificate.curve"),
+            tbs_sig_alg: c.string("certificate.tbs_sig_alg"),
+            san_dns: c.vec("san.dns"),
+            san_uri: c.vec("san.uri"),
+            san_email: c.vec("san.email"),
+            san_ip: c.vec("san.ip"),
+            basic_constraints_ca: c.boolean("basic_constraints.ca")?,
+            basic_constraints_path_len: c.parse("basic_constraints.path_len")?,
+            host_cert: c.boolean("host_cert")?,
+            client_cert: c.boolean("client_cert")?,
+            other: BTreeMap::new(),
+        };
+        row.other = c.other();
+        Ok(row)
+    })
+}
+
+/// Every Zeek `quic.log`-derived baseline (same attribution rule as for `ssl.log`).
+pub fn zeek_quic_expectations(corpus: &Path) -> Result<Vec<ZeekQuicTest>, String> {
+    zeek_logs(corpus, LogKind::Quic, |c, raw, trace| {
+        let mut row = ZeekQuicRow {
+            line: raw.line,
+            segment: raw.segment,
+            trace,
+            uid: c.string("uid"),
+            orig_h: c.string("id.orig_h"),
+            orig_p: c.parse("id.orig_p")?,
+            resp_h: c.string("id.resp_h"),
+            resp_p: c.parse("id.resp_p")?,
+            version: c.string("version"),
+            client_initial_dcid: c.string("client_initial_dcid"),
+            client_scid: c.string("client_scid"),
+            server_scid: c.string("server_scid"),
+            server_name: c.string("server_name"),
+            client_protocol: c.string("client_protocol"),
+            history: c.string("history"),
+            other: BTreeMap::new(),
+        };
+        row.other = c.other();
+        Ok(row)
+    })
 }
 
 /// One row of `zeek/TRACE_TO_BASELINE.tsv`, raw (see module docs for why it is not used
@@ -1175,6 +1230,65 @@ pub struct ArkimeRow {
     pub cert_subject_cn: Vec<String>,
 }
 
+/// How an Arkime session carries TLS, which decides the fields Arkime fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArkimeTls {
+    /// TLS over TCP (`tls.c`): every field.
+    Tcp,
+    /// IETF QUIC (`quic.c`): Arkime decrypts only the client's Initial, so it has the
+    /// ClientHello's SNI (`http.host`), JA3 and JA4, never version, cipher or JA3S.
+    Quic,
+    /// DTLS (`dtls.c`): JA4 of the ClientHello and the server's certificates only.
+    Dtls,
+}
+
+impl ArkimeTls {
+    /// The compared fields Arkime fills for this carrier (names as in the tests:
+    /// `sni` is `host`, `ja3string`/`ja3sstring` the JA3 strings).
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            ArkimeTls::Tcp => &[
+                "version",
+                "cipher",
+                "sni",
+                "cert_serials",
+                "ja3",
+                "ja3string",
+                "ja3s",
+                "ja3sstring",
+                "ja4",
+                "ja4_r",
+            ],
+            ArkimeTls::Quic => &["sni", "ja3", "ja3string", "ja4", "ja4_r"],
+            ArkimeTls::Dtls => &["cert_serials", "ja4", "ja4_r"],
+        }
+    }
+}
+
+impl ArkimeRow {
+    /// How the session carries TLS; `None` when it carries none: Google QUIC (`Q0xx`
+    /// versions, QUIC-crypto handshake, only `quic_host`), Facebook's `fbzero`, and
+    /// other UDP protocols (IKE, OpenVPN over UDP).
+    pub fn tls(&self) -> Option<ArkimeTls> {
+        let has = |p: &str| self.protocols.iter().any(|x| x == p);
+        let gquic = self
+            .quic_version
+            .as_deref()
+            .is_some_and(|v| v.starts_with('Q'));
+        if has("fbzero") || gquic {
+            None
+        } else if has("quic") {
+            Some(ArkimeTls::Quic)
+        } else if has("dtls") {
+            Some(ArkimeTls::Dtls)
+        } else if has("udp") {
+            None
+        } else {
+            Some(ArkimeTls::Tcp)
+        }
+    }
+}
+
 /// Load `_derived/arkime_tls_sessions.tsv`.
 pub fn arkime_expectations(corpus: &Path) -> Result<Vec<ArkimeRow>, String> {
     let cols = [
@@ -1318,12 +1432,11 @@ fn parse_tshark_frame(t: &Tsv, ln: usize, r: &[String]) -> Result<TsharkFrame, S
         .iter()
         .map(|v| num::<u8>(p, ln, "handshake.type", v))
         .collect::<Result<Vec<_>, _>>()?;
+    // Tunnelled frames list every IP layer (`outer|inner`); the handshake is the
+    // innermost one's.
     let first_nonempty = |a: &str, b: &str| -> String {
-        if g(a).is_empty() {
-            g(b).to_string()
-        } else {
-            g(a).to_string()
-        }
+        let v = if g(a).is_empty() { g(b) } else { g(a) };
+        v.rsplit('|').next().unwrap_or("").to_string()
     };
     let sport = match opt_num::<u16>(p, ln, "tcp.srcport", g("tcp.srcport"))? {
         Some(v) => Some(v),
@@ -1400,10 +1513,24 @@ pub fn tshark_tables(corpus: &Path) -> Result<Vec<TsharkCapture>, String> {
     Ok(out)
 }
 
-/// One TCP stream's TLS handshake as tshark saw it.
+/// What carried a handshake, for grouping tshark's frames into conversations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    /// TLS over TCP: frames with a `tcp.stream` (also inside UDP tunnels).
+    Tcp,
+    /// QUIC or DTLS: frames with a `udp.stream` and no `tcp.stream`.
+    Udp,
+}
+
+/// One TCP or UDP stream's TLS handshake as tshark saw it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TsharkTls {
-    pub tcp_stream: u64,
+    /// `tcp.stream` or `udp.stream`, by the carrier asked for.
+    pub stream: u64,
+    /// The hellos came from the DTLS dissector (`dtls.*` columns).
+    pub dtls: bool,
+    /// QUIC version of the first ClientHello's frame (first packet in it), QUIC only.
+    pub quic_version: Option<u32>,
     /// Sender of the first ClientHello.
     pub client: String,
     pub client_port: u16,
@@ -1433,24 +1560,37 @@ pub struct TsharkTls {
     pub server_serials: Vec<String>,
 }
 
-/// Group a capture's TLS-over-TCP frames per `tcp.stream`; one record per stream that has a
-/// ClientHello, sorted by stream.
-pub fn tshark_tcp_handshakes(cap: &TsharkCapture) -> Vec<TsharkTls> {
+/// Group a capture's handshake frames per `tcp.stream` (TLS over TCP) or `udp.stream`
+/// (QUIC, DTLS); one record per stream that has a ClientHello, sorted by stream. tshark
+/// has no `dtls.*` cipher, supported_versions or ALPN column, so for DTLS those stay
+/// empty and `selected_version` is the ServerHello's legacy version.
+pub fn tshark_handshakes(cap: &TsharkCapture, carrier: Carrier) -> Vec<TsharkTls> {
     let mut by_stream: BTreeMap<u64, Vec<&TsharkFrame>> = BTreeMap::new();
     for f in &cap.frames {
-        if let Some(s) = f.tcp_stream.filter(|_| !f.dtls) {
+        let stream = match carrier {
+            Carrier::Tcp => f.tcp_stream.filter(|_| !f.dtls),
+            Carrier::Udp => f.udp_stream.filter(|_| f.tcp_stream.is_none()),
+        };
+        if let Some(s) = stream {
             by_stream.entry(s).or_default().push(f);
         }
     }
     let mut out = Vec::new();
     for (stream, mut frames) in by_stream {
         frames.sort_by_key(|f| f.frame);
-        let Some(ch) = frames.iter().find(|f| f.hs_types.contains(&1)) else {
+        // A fragmented DTLS ClientHello shows type 1 on every fragment but its fields
+        // only on the frame that completes it.
+        let Some(ch) = frames
+            .iter()
+            .find(|f| f.hs_types.contains(&1) && (!f.dtls || !f.hs_version.is_empty()))
+        else {
             continue;
         };
         let client = (ch.src.clone(), ch.sport.unwrap_or(0));
         let mut rec = TsharkTls {
-            tcp_stream: stream,
+            stream,
+            dtls: ch.dtls,
+            quic_version: ch.quic_versions.first().copied(),
             client: client.0.clone(),
             client_port: client.1,
             server: ch.dst.clone(),
@@ -2013,10 +2153,47 @@ mod tests {
     }
 
     #[test]
+    fn zeek_quic_values() {
+        let all = zeek_quic_expectations(&corpus!()).unwrap();
+        let retry = all
+            .iter()
+            .find(|t| t.test.ends_with("quic-go_quic-go/retry.zeek"))
+            .unwrap();
+        assert!(retry.traces[0].ends_with("quic/interop/quic-go_quic-go/retry.pcap"));
+        let r = &retry.rows;
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].client_initial_dcid, s("4a8294bf9201d6cf"));
+        assert_eq!(r[0].client_scid, s(""));
+        assert_eq!(r[0].server_scid, Field::Unset);
+        assert_eq!(r[0].history, s("ISr"));
+        assert_eq!(r[1].server_scid, s("fc674735"));
+        assert_eq!(r[1].client_protocol, s("hq-interop"));
+        // `btest-diff-cut -m quic.log`: every column, under a plain header line.
+        let dpd = all
+            .iter()
+            .find(|t| t.test.ends_with("quic/dpd-v2-custom-port.zeek"))
+            .unwrap();
+        assert_eq!(dpd.rows.len(), 1);
+        assert_eq!(dpd.rows[0].version, s("quicv2"));
+        assert_eq!(dpd.rows[0].resp_p, Field::Value(4433));
+        // A cut without `id.*` columns.
+        let cut = all
+            .iter()
+            .find(|t| {
+                t.baseline.ends_with(
+                    "scripts.base.protocols.quic.multiple-initial-fragmented-crypto/quic.log.cut",
+                )
+            })
+            .unwrap();
+        assert!(cut.rows[0].orig_h.is_absent());
+        assert_eq!(cut.rows[0].server_name, s("googleads.g.doubleclick.net"));
+    }
+
+    #[test]
     fn tshark_values() {
         let caps = tshark_tables(&corpus!()).unwrap();
-        assert_eq!(caps.len(), 189);
-        assert_eq!(caps.iter().map(|c| c.frames.len()).sum::<usize>(), 800);
+        assert_eq!(caps.len(), 244);
+        assert_eq!(caps.iter().map(|c| c.frames.len()).sum::<usize>(), 804);
         for c in &caps {
             assert!(c.capture.is_file(), "{}", c.capture.display());
         }
@@ -2079,13 +2256,13 @@ mod tests {
     }
 
     #[test]
-    fn tshark_handshakes() {
+    fn tshark_grouping() {
         let caps = tshark_tables(&corpus!()).unwrap();
         let c = caps
             .iter()
             .find(|c| c.capture_rel == "ja4/pcap/tls-alpn-h2.pcap")
             .unwrap();
-        let hs = tshark_tcp_handshakes(c);
+        let hs = tshark_handshakes(c, Carrier::Tcp);
         assert_eq!(hs.len(), 1);
         let h = &hs[0];
         assert_eq!(
@@ -2106,7 +2283,7 @@ mod tests {
             .iter()
             .find(|c| c.capture_rel == "zeek/Traces/tls/hrr.pcap")
             .unwrap();
-        let hs = tshark_tcp_handshakes(c);
+        let hs = tshark_handshakes(c, Carrier::Tcp);
         assert_eq!(hs.len(), 1);
         assert_eq!(hs[0].client, "10.192.48.168");
         assert_eq!(hs[0].client_port, 63564);
@@ -2122,7 +2299,7 @@ mod tests {
             .iter()
             .find(|c| c.capture_rel == "ja4/pcap/tls-sni.pcapng")
             .unwrap();
-        let hs = tshark_tcp_handshakes(c);
+        let hs = tshark_handshakes(c, Carrier::Tcp);
         let want: Vec<_> = ja4
             .iter()
             .filter(|r| r.pcap_rel == c.capture_rel && r.transport == "tcp")
@@ -2133,6 +2310,38 @@ mod tests {
             .map(|h| (h.client.clone(), h.client_port, h.sni.clone()))
             .collect();
         assert_eq!(got, want);
+
+        // QUIC streams of the same capture: one per FoxIO udp stream, QUIC v1.
+        let hs = tshark_handshakes(c, Carrier::Udp);
+        let want: Vec<_> = ja4
+            .iter()
+            .filter(|r| r.pcap_rel == c.capture_rel && r.transport == "udp")
+            .map(|r| (r.src.clone(), r.src_port, r.sni.clone(), Some(1)))
+            .collect();
+        let got: Vec<_> = hs
+            .iter()
+            .map(|h| {
+                (
+                    h.client.clone(),
+                    h.client_port,
+                    h.sni.clone(),
+                    h.quic_version,
+                )
+            })
+            .collect();
+        assert_eq!(got, want);
+
+        // DTLS: hellos from the `dtls.*` columns, no QUIC version.
+        let c = caps
+            .iter()
+            .find(|c| c.capture_rel == "zeek/Traces/tls/dtls1_2.pcap")
+            .unwrap();
+        let hs = tshark_handshakes(c, Carrier::Udp);
+        assert_eq!(hs.len(), 1);
+        assert!(hs[0].dtls && hs[0].quic_version.is_none());
+        assert_eq!((hs[0].client_port, hs[0].server_port), (60934, 4400));
+        assert_eq!(hs[0].selected_version, Some(0xfefd));
+        assert!(tshark_handshakes(c, Carrier::Tcp).is_empty());
     }
 
     #[test]
