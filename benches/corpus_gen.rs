@@ -1,8 +1,9 @@
 //! Bench-corpus generator: builds large captures from real template captures.
 //!
-//! Templates are the TCP connections (Ethernet + IPv4) found in the given captures
-//! (`testdata/`: real OpenSSL, GnuTLS, curl, Python, browser and server handshakes with
-//! full certificate chains). Each generated flow replays one template connection with
+//! Templates are the TCP connections and the QUIC / DTLS UDP flows (Ethernet + IPv4)
+//! found in the given captures (`testdata/`: real OpenSSL, GnuTLS, curl, Python,
+//! browser and server handshakes with full certificate chains; aioquic and quinn QUIC,
+//! OpenSSL and GnuTLS DTLS). Each generated flow replays one template connection with
 //! rewritten addresses and ports (and fixed IPv4/TCP checksums), shifted to its own start
 //! time, so flows interleave by time as on a real link. For a tap-like capture every
 //! flow also carries bulk application data after its handshake (TLS application_data
@@ -32,6 +33,8 @@ pub struct Template {
     /// Next sequence numbers after the template (client, server) and the last ack.
     next_seq: [u32; 2],
     duration_ns: i64,
+    /// A QUIC or DTLS flow (UDP): replayed as is, no bulk data or FINs added.
+    pub udp: bool,
 }
 
 const ETH: usize = 14;
@@ -56,7 +59,36 @@ fn ipv4_tcp(frame: &[u8]) -> Option<(usize, usize, usize)> {
     Some((tcp, tcp + doff, end))
 }
 
-/// TCP connections of the Ethernet/IPv4 captures under `dirs` that carry TLS.
+/// UDP header offset and payload range of an Ethernet/IPv4/UDP frame.
+fn ipv4_udp(frame: &[u8]) -> Option<(usize, usize, usize)> {
+    if frame.len() < ETH + 28 || frame[12..14] != [0x08, 0x00] || frame[ETH + 9] != 17 {
+        return None;
+    }
+    let ihl = usize::from(frame[ETH] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([frame[ETH + 2], frame[ETH + 3]]));
+    let udp = ETH + ihl;
+    let end = (ETH + total).min(frame.len());
+    (frame[ETH] >> 4 == 4 && udp + 8 <= end).then_some((udp, udp + 8, end))
+}
+
+/// Transport header offset (TCP or UDP) of an Ethernet/IPv4 frame.
+fn l4(frame: &[u8]) -> Option<usize> {
+    ipv4_tcp(frame)
+        .or_else(|| ipv4_udp(frame))
+        .map(|(at, _, _)| at)
+}
+
+/// A QUIC long header or a DTLS handshake record starts this UDP payload.
+fn quic_or_dtls(payload: &[u8]) -> bool {
+    match payload {
+        [b, ..] if b & 0xc0 == 0xc0 => true,
+        [22, 0xfe, ..] => true,
+        _ => false,
+    }
+}
+
+/// TCP connections and QUIC/DTLS flows of the Ethernet/IPv4 captures under `dirs` that
+/// carry TLS.
 pub fn load_templates(dirs: &[&Path]) -> Vec<Template> {
     let mut files = Vec::new();
     for d in dirs {
@@ -81,7 +113,7 @@ pub fn load_templates(dirs: &[&Path]) -> Vec<Template> {
             if p.linktype != 1 || p.data.len() != p.orig_len as usize {
                 continue;
             }
-            let Some((tcp, _, _)) = ipv4_tcp(p.data) else {
+            let Some(tcp) = l4(p.data) else {
                 continue;
             };
             let mut a = [0u8; 6];
@@ -105,6 +137,24 @@ pub fn load_templates(dirs: &[&Path]) -> Vec<Template> {
         }
         for key in order {
             let (mut pkts, _) = conns.remove(&key).expect("key from order");
+            if ipv4_udp(&pkts[0].frame).is_some() {
+                let udp_tls = pkts.iter().any(|p| {
+                    ipv4_udp(&p.frame).is_some_and(|(_, pl, end)| quic_or_dtls(&p.frame[pl..end]))
+                });
+                if udp_tls {
+                    let base = pkts[0].rel_ns;
+                    for p in &mut pkts {
+                        p.rel_ns -= base;
+                    }
+                    out.push(Template {
+                        duration_ns: pkts.last().map_or(0, |p| p.rel_ns),
+                        packets: pkts,
+                        next_seq: [0; 2],
+                        udp: true,
+                    });
+                }
+                continue;
+            }
             let tls = pkts.iter().any(|p| {
                 ipv4_tcp(&p.frame).is_some_and(|(_, pl, end)| {
                     end > pl + 5 && p.frame[pl] == 0x16 && p.frame[pl + 1] == 3
@@ -139,6 +189,7 @@ pub fn load_templates(dirs: &[&Path]) -> Vec<Template> {
                 packets: pkts,
                 next_seq,
                 duration_ns,
+                udp: false,
             });
         }
     }
@@ -174,6 +225,16 @@ fn checksum(data: &[u8], init: u32) -> u16 {
 }
 
 fn fix_checksums(frame: &mut [u8]) {
+    if let Some((udp, _, _)) = ipv4_udp(frame) {
+        frame[ETH + 10] = 0;
+        frame[ETH + 11] = 0;
+        let c = checksum(&frame[ETH..udp], 0);
+        frame[ETH + 10..ETH + 12].copy_from_slice(&c.to_be_bytes());
+        // RFC 768: a zero UDP checksum over IPv4 means "not computed".
+        frame[udp + 6] = 0;
+        frame[udp + 7] = 0;
+        return;
+    }
     let Some((tcp, _, end)) = ipv4_tcp(frame) else {
         return;
     };
@@ -200,7 +261,7 @@ fn rewrite(
     cport: u16,
     sport: u16,
 ) {
-    let Some((tcp, _, _)) = ipv4_tcp(frame) else {
+    let Some(tcp) = l4(frame) else {
         return;
     };
     let (src, dst, sp, dp) = if from_client {
@@ -282,8 +343,9 @@ pub fn generate(
                 idx: i as u32,
             });
         }
-        // Bulk data then a FIN from each side, 100 µs apart.
-        for k in 0..bulk_pkts + 2 {
+        // Bulk data then a FIN from each side, 100 µs apart (TCP only).
+        let extra = if t.udp { 0 } else { bulk_pkts + 2 };
+        for k in 0..extra {
             plan.push(Planned {
                 ts: last + (k as i64 + 1) * 100_000,
                 flow: f as u32,

@@ -8,8 +8,11 @@
 //! ```
 //! Corpora are generated (never committed) into `target/bench-corpus/` from the real
 //! template captures in `testdata/` (see `corpus_gen.rs`):
-//! - `dense.pcap`: ~50,000 TLS connections, handshakes back to back;
-//! - `tap.pcap`: ~10,000 TLS connections each followed by bulk application data;
+//! - `dense.pcap`: ~50,000 TLS connections, handshakes back to back, over TCP, QUIC and
+//!   DTLS in the proportions of the templates;
+//! - `tap.pcap`: ~10,000 TLS-over-TCP connections each followed by bulk application data;
+//! - `quic.pcap`: ~20,000 QUIC connections (Initial packets decrypted, CRYPTO reassembled),
+//!   for QUIC handshakes per second;
 //! - `attack.pcap`: 1,000,000 connections that never finish their handshake.
 
 mod corpus_gen;
@@ -281,11 +284,18 @@ fn main() {
         &root.join("testdata/loopback"),
         &root.join("testdata/zeek"),
         &root.join("testdata/arkime"),
+        &root.join("testdata/quic"),
+        &root.join("testdata/dtls"),
     ]);
+    let tcp_only: Vec<corpus_gen::Template> =
+        templates.iter().filter(|t| !t.udp).cloned().collect();
+    let quic_only: Vec<corpus_gen::Template> =
+        corpus_gen::load_templates(&[&root.join("testdata/quic")]);
     let scale = if args.quick { 50 } else { 1 };
     let specs = [
         (
             "dense",
+            &templates,
             corpus_gen::GenSpec {
                 flows: 50_000 / scale,
                 flows_per_sec: 500.0,
@@ -298,6 +308,7 @@ fn main() {
         ),
         (
             "tap",
+            &tcp_only,
             corpus_gen::GenSpec {
                 flows: 10_000 / scale,
                 flows_per_sec: 100.0,
@@ -306,19 +317,32 @@ fn main() {
                 max_flow_ns: 2_000_000_000,
             },
         ),
+        (
+            "quic",
+            &quic_only,
+            corpus_gen::GenSpec {
+                flows: 20_000 / scale,
+                flows_per_sec: 500.0,
+                bulk_bytes_per_flow: 0,
+                bulk_segment: 1448,
+                max_flow_ns: 2_000_000_000,
+            },
+        ),
     ];
     println!(
-        "templates: {} real TLS connections from testdata/",
-        templates.len()
+        "templates: {} real TLS connections from testdata/ ({} over TCP, {} QUIC/DTLS)",
+        templates.len(),
+        tcp_only.len(),
+        templates.len() - tcp_only.len()
     );
-    for (name, spec) in &specs {
+    for (name, templates, spec) in &specs {
         let path = dir.join(format!(
             "{name}{}.pcap",
             if args.quick { "-quick" } else { "" }
         ));
         if args.regen || !path.exists() {
             let t = Instant::now();
-            let (p, b, f) = corpus_gen::generate(&templates, spec, &path).expect("generate");
+            let (p, b, f) = corpus_gen::generate(templates, spec, &path).expect("generate");
             println!(
                 "generated {}: {f} flows, {p} packets, {:.0} MB in {:.1}s",
                 path.display(),

@@ -61,6 +61,8 @@ pub struct QuicMeta {
     pub dcid: String,
     /// The server's Source Connection ID from its first Initial, hex.
     pub scid: Option<String>,
+    /// The client's Source Connection ID, hex.
+    pub client_scid: String,
     /// The server sent a Retry.
     pub retry: bool,
 }
@@ -298,6 +300,7 @@ fn quic_handshake(
         version: conn.version,
         dcid: hex::encode(&conn.dcid),
         scid: conn.scid.as_deref().map(hex::encode),
+        client_scid: hex::encode(&conn.client_scid),
         retry: conn.retry,
     };
     Some((hs, meta))

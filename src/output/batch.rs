@@ -228,6 +228,11 @@ pub fn handshakes_batch(rows: &[HandshakeRow]) -> Result<RecordBatch, ArrowError
         string(rows, |r| r.quic.as_ref().and_then(|q| q.scid.as_deref())),
     );
     c.add(
+        "quic_client_scid",
+        true,
+        string(rows, |r| r.quic.as_ref().map(|q| q.client_scid.as_str())),
+    );
+    c.add(
         "quic_retry",
         true,
         bools(rows, |r| r.quic.as_ref().map(|q| q.retry)),
