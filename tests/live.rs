@@ -630,3 +630,95 @@ fn interfaces_lists_loopback() {
     let s = String::from_utf8_lossy(&o.stdout);
     assert!(s.lines().any(|l| l.starts_with("lo ")), "{s}");
 }
+
+/// DTLS in live mode: `openssl s_server -dtls` on a UDP port of `lo`, two `s_client
+/// -dtls1_2` handshakes (the first with the HelloVerifyRequest cookie exchange), SIGINT:
+/// each association is one `dtls` row with its SNI, the cookie flag and the server's
+/// certificate, through the same live pipeline as TCP.
+#[test]
+fn live_sees_dtls() {
+    if !can_capture() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // The certificate `server` makes for the TCP tests; its TCP server is not used.
+    drop(server(tmp.path(), free_port()));
+    let srv = Command::new("openssl")
+        .args(["s_server", "-dtls", "-listen", "-quiet", "-accept"])
+        .arg(port.to_string())
+        .arg("-cert")
+        .arg(tmp.path().join("cert.pem"))
+        .arg("-key")
+        .arg(tmp.path().join("key.pem"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _srv = Guard(srv);
+    let out = tmp.path().join("out");
+    let mut child = Command::new(TLSTAP)
+        .args(["live", "-i", "lo", "--bpf", &format!("udp port {port}"), "--out"])
+        .arg(&out)
+        .args(["--stats-interval", "1s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = Stderr::capture(&mut child);
+    err.wait_for("capturing on lo");
+    let mut guard = Guard(child);
+    let mut done = 0;
+    for sni in ["dtls-one.test", "dtls-two.test"] {
+        // s_client ends its session when stdin closes, after the handshake.
+        let ok = Command::new("timeout")
+            .args(["10", "openssl", "s_client", "-dtls1_2", "-connect"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-servername", sni])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        done += usize::from(ok.success());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(done, 2, "both DTLS handshakes completed");
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&guard.0, libc::SIGINT);
+    let st = wait_exit(&mut guard.0, Duration::from_secs(20));
+    assert_eq!(st.code(), Some(0), "{}", err.all());
+    let batches = table_files(&out, "handshakes");
+    let mut seen = Vec::new();
+    for (_, b) in &batches {
+        let transport = col_strings(b, "transport");
+        let sni = col_strings(b, "sni");
+        let status = col_strings(b, "status");
+        let certs = b
+            .column_by_name("cert_chain_sha256")
+            .unwrap()
+            .as_list::<i32>();
+        let cookie = b.column_by_name("dtls_cookie").unwrap().as_boolean();
+        for i in 0..b.num_rows() {
+            assert_eq!(transport[i].as_deref(), Some("dtls"));
+            seen.push((
+                sni[i].clone().unwrap_or_default(),
+                status[i].clone().unwrap_or_default(),
+                certs.value(i).len(),
+                cookie.value(i),
+            ));
+        }
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("dtls-one.test".to_owned(), "complete".to_owned(), 1, true),
+            ("dtls-two.test".to_owned(), "complete".to_owned(), 1, true),
+        ],
+        "{}",
+        err.all()
+    );
+}
