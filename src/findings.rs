@@ -120,9 +120,7 @@ pub fn handshake_findings(hs: &HandshakeInfo, verdict: Option<&Verdict>) -> Vec<
         out.push(DEPRECATED_PROTOCOL);
     }
     // An SSLv2 SERVER-HELLO carries cipher specs, not a TLS cipher suite.
-    let suite = sh
-        .filter(|_| version != Some(0x0002))
-        .and_then(|h| cipher_suite(h.cipher));
+    let suite = hs.negotiated_cipher().and_then(cipher_suite);
     if let Some(cs) = suite {
         let weak_enc = matches!(
             cs.enc,

@@ -8,6 +8,7 @@
 //!   DTLS), on the capture thread;
 //! - [`quic`]: QUIC Initial packets decrypted, CRYPTO frames reassembled (parser pool);
 //! - [`dtls`]: DTLS records, handshake fragments reassembled (parser pool);
+//! - [`openvpn`]: the TLS stream inside OpenVPN-over-TCP control packets (parser pool);
 //! - [`tls`]: TLS handshake parsing, whoever framed the messages, into
 //!   [`tls::model::HandshakeInfo`];
 //! - [`fingerprint`]: JA3/JA3S/JA4 from small parsed-parameter structs;
@@ -27,6 +28,7 @@ pub mod findings;
 pub mod fingerprint;
 pub mod flow;
 pub mod memo;
+pub mod openvpn;
 pub mod output;
 pub mod pipeline;
 pub mod quic;

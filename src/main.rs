@@ -1,16 +1,21 @@
 //! `tlstap`: the command line. Builds a configuration, calls the library, prints the
 //! summary and maps the result to an exit code:
 //!
-//! - 0: everything read and written (`live`: stopped by SIGINT/SIGTERM, all written);
-//! - 1: some inputs were unreadable or damaged (everything readable is still written);
-//!   `live`: the capture could not start (no such interface, no permission, bad BPF
-//!   filter) or failed while running (what was captured is still written);
+//! - 0: everything read and written (`live`: stopped by SIGINT/SIGTERM, all written;
+//!   `read --out -`: also when the reader of stdout went away, as `| head` does);
+//! - 1: some inputs were unreadable or damaged (everything readable is still written),
+//!   or no input was a capture (nothing written); `live`: the capture could not start
+//!   (no such interface, no permission, bad BPF filter, another `live` holds the
+//!   folder) or failed while running (what was captured is still written);
 //! - 2: usage error (bad flags or arguments);
-//! - 3: fatal error: the output could not be written.
+//! - 3: fatal error: the output could not be written (the previous output is intact);
+//! - 130: `read` interrupted by SIGINT/SIGTERM: what was read until then is written
+//!   (a second signal exits at once, writing nothing and leaving no temporary file).
 //!
-//! `report`: 0 done; 1 the folder holds no readable tables; 3 `--html` not written.
+//! `report`: 0 done; 1 the folder is missing or holds no readable tables; 3 `--html`
+//! not written.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -23,26 +28,42 @@ use tlstap::decode::DecoderLimits;
 use tlstap::flow::reassembly::ReasmLimits;
 use tlstap::flow::table::FlowLimits;
 use tlstap::flow::udp::UdpLimits;
-use tlstap::output::{Format, OutputConfig, RotateConfig};
+use tlstap::output::{
+    abandon_temp_files, check_output_dir, Format, OutputConfig, OutputError, RotateConfig,
+};
 use tlstap::pipeline::{
     expand_inputs, run_batch, run_live, LiveRunConfig, LiveRunError, Progress, RunConfig, RunError,
     RunReport,
 };
 use tlstap::report::{self, Summary};
 use tlstap::source::live::list_interfaces;
-use tlstap::source::LiveConfig;
+use tlstap::source::BpfFilter;
+use tlstap::source::{ListenSpec, LiveConfig};
 
 /// mimalloc: rows are built on parser threads and freed on the writer's, a pattern
 /// glibc's per-arena malloc handles poorly (it was ~15 % of a run's CPU time).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Shown after every `--help`: scripts branch on these.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    everything read and written (read --out -: also when stdout was closed, e.g. | head)
+  1    some inputs unreadable or damaged (each named on stderr; everything readable was
+       still written), or no input was a capture (nothing written); live: the capture
+       could not start (interface, permission, BPF filter, folder locked by another live)
+  2    usage error (unknown flag, meaningless value such as --threads 0, --out not a folder)
+  3    the output could not be written (the folder keeps its previous tables)
+  130  read interrupted by Ctrl-C/SIGTERM: everything read until then was written;
+       a second Ctrl-C exits at once and writes nothing (no temporary file is left)";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "tlstap",
     version,
     about = "Passive TLS handshake analyzer: captures in, one Parquet table of every TLS handshake out",
-    long_about = None
+    long_about = None,
+    after_help = EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -54,7 +75,11 @@ enum Cmd {
     /// Analyse capture files (pcap, pcapng, optionally .gz) or folders of them.
     ///
     /// Writes DIR/handshakes.parquet and DIR/certificates.parquet (or .jsonl with
-    /// --format jsonl). With --out - handshakes stream to stdout as JSON lines.
+    /// --format jsonl) as a pair, then DIR/_SUCCESS. With --out - handshakes stream to
+    /// stdout as JSON lines. A missing or unreadable input is named and skipped; the
+    /// rest is still read and written (exit 1). Ctrl-C stops reading and writes what
+    /// was read (exit 130); a second Ctrl-C exits at once.
+    #[command(after_help = EXIT_CODES)]
     Read(ReadArgs),
     /// Capture live from a network interface (libpcap) until SIGINT/SIGTERM.
     ///
@@ -63,15 +88,18 @@ enum Cmd {
     /// Each file appears atomically (written as a hidden .tmp, then renamed). Needs root
     /// or CAP_NET_RAW + CAP_NET_ADMIN. On SIGINT/SIGTERM it drains what was captured,
     /// finishes open handshakes, writes the last window and exits 0 (a second SIGINT
-    /// exits at once with code 1).
+    /// exits at once with code 1). One live per output folder: a second one on the
+    /// same folder is refused (exit 1).
+    #[command(after_help = EXIT_CODES)]
     Live(LiveArgs),
     /// List the interfaces libpcap can capture on.
     Interfaces,
     /// Summarise an output folder for a person: versions, ciphers, top SNIs and JA4s,
     /// chain validation, every finding with examples, certificates expiring soon.
     ///
-    /// Reads DIR/handshakes.parquet and DIR/certificates.parquet, or every *.parquet
-    /// under DIR/handshakes/ and DIR/certificates/ (the partitioned live layout).
+    /// Reads DIR/handshakes.parquet and DIR/certificates.parquet (or the .jsonl pair of
+    /// --format jsonl), or every *.parquet under DIR/handshakes/ and
+    /// DIR/certificates/ (the partitioned live layout).
     Report(ReportArgs),
 }
 
@@ -96,22 +124,28 @@ enum FormatArg {
 
 #[derive(Args, Debug)]
 struct ReadArgs {
-    /// Capture files or folders (walked recursively). Format is detected from content.
-    #[arg(required = true, value_name = "CAPTURE|DIR")]
+    /// Capture files or folders (walked recursively), or - for a capture on stdin.
+    /// Format is detected from content. A file named twice is read once.
+    #[arg(required = true, value_name = "CAPTURE|DIR|-")]
     inputs: Vec<PathBuf>,
     /// Output folder, or - for JSON lines on stdout.
     #[arg(short, long, value_name = "DIR")]
     out: String,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = FormatArg::Parquet)]
-    format: FormatArg,
+    /// Output format [default: parquet; jsonl with --out -]
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// BPF filter, tcpdump syntax as for `live` (e.g. "tcp port 443"), compiled by
+    /// libpcap and applied to every packet read.
+    #[arg(long, value_name = "EXPR")]
+    bpf: Option<String>,
     /// Worker threads (default: all cores).
-    #[arg(short = 'j', long, value_name = "N")]
+    #[arg(short = 'j', long, value_name = "N", value_parser = at_least_one)]
     threads: Option<usize>,
     /// No progress bar and no summary.
     #[arg(short, long)]
     quiet: bool,
-    /// Print every counter in the summary, including zero-impact ones.
+    /// Print every counter in the summary, including zero-impact ones, and name
+    /// every file skipped as not a capture.
     #[arg(short, long)]
     verbose: bool,
     /// PEM file of extra trusted roots (an organisation's private CAs), added to the
@@ -129,8 +163,19 @@ struct LiveArgs {
     #[arg(long, value_name = "PEM")]
     ca_file: Vec<PathBuf>,
     /// Interface to capture on (see `tlstap interfaces`; `any` for all).
-    #[arg(short, long, value_name = "IFACE")]
-    interface: String,
+    #[arg(
+        short,
+        long,
+        value_name = "IFACE",
+        required_unless_present = "listen_udp"
+    )]
+    interface: Option<String>,
+    /// Receive mirrored traffic on a UDP socket instead of capturing: VXLAN (4789),
+    /// Geneve (6081) or TZSP (37008), as cloud traffic mirroring sends it. No root,
+    /// no libpcap. `[vxlan|geneve|tzsp:][ADDR:]PORT`; repeatable. The receive buffer is
+    /// --buffer-mib.
+    #[arg(long, value_name = "[KIND:][ADDR:]PORT", value_parser = ListenSpec::parse, conflicts_with_all = ["interface", "bpf", "no_promisc", "immediate"])]
+    listen_udp: Vec<ListenSpec>,
     /// BPF capture filter, tcpdump syntax (e.g. "tcp port 443").
     #[arg(long, value_name = "EXPR")]
     bpf: Option<String>,
@@ -141,10 +186,10 @@ struct LiveArgs {
     #[arg(long, value_enum, default_value_t = FormatArg::Parquet)]
     format: FormatArg,
     /// Close the output files and start new ones this often (wall clock), e.g. 60s, 5m, 1h.
-    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = nonzero_duration)]
     rotate: Duration,
     /// Also close a window early once it holds this many handshakes (bounds memory).
-    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    #[arg(long, default_value_t = 100_000, value_name = "N", value_parser = at_least_one)]
     rotate_rows: usize,
     /// Bytes kept of each packet.
     #[arg(long, default_value_t = LiveConfig::default().snaplen, value_name = "BYTES")]
@@ -162,13 +207,13 @@ struct LiveArgs {
     immediate: bool,
     /// Handshake batches queued for the parsers; when full, new ones are dropped and
     /// counted (live.parse_queue_full) so capture never stalls.
-    #[arg(long, default_value_t = 1024, value_name = "N")]
+    #[arg(long, default_value_t = 1024, value_name = "N", value_parser = at_least_one)]
     queue: usize,
     /// Print a health line on stderr this often (0 to turn it off).
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
     stats_interval: Duration,
     /// Parser threads (default: cores - 1, at least 1).
-    #[arg(short = 'j', long, value_name = "N")]
+    #[arg(short = 'j', long, value_name = "N", value_parser = at_least_one)]
     threads: Option<usize>,
     /// No start line, stats lines or summary.
     #[arg(short, long)]
@@ -177,7 +222,25 @@ struct LiveArgs {
     limits: LimitArgs,
 }
 
-/// `60`, `60s`, `500ms`, `5m`, `1h`.
+/// A count where 0 means nothing (`--threads 0`, `--max-flows 0`): a usage error.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{s:?}: {e}")),
+    }
+}
+
+/// [`parse_duration`] where zero means nothing (`--rotate 0`): a usage error.
+fn nonzero_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err("must be longer than 0 (e.g. 500ms, 30s, 2m, 1h)".into());
+    }
+    Ok(d)
+}
+
+/// `60` (seconds), `60s`, `500ms`, `5m`, `1h`: the one duration syntax of every flag.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -199,13 +262,14 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 #[derive(Args, Debug, Clone)]
 struct LimitArgs {
     /// Connections followed at once per capture thread.
-    #[arg(long, default_value_t = FlowLimits::default().max_flows, value_name = "N")]
+    #[arg(long, default_value_t = FlowLimits::default().max_flows, value_name = "N", value_parser = at_least_one)]
     max_flows: usize,
-    /// Forget a connection after this many seconds without packets (packet time).
-    #[arg(long, default_value_t = 120, value_name = "SECS")]
-    idle_timeout: u64,
+    /// Forget a connection after this long without packets (packet time; a number of
+    /// seconds, or with a unit: 500ms, 30s, 2m, 1h).
+    #[arg(long, default_value = "120s", value_name = "DURATION", value_parser = nonzero_duration)]
+    idle_timeout: Duration,
     /// Handshake bytes kept per direction of a connection.
-    #[arg(long, default_value_t = ReasmLimits::default().max_bytes_per_direction, value_name = "BYTES")]
+    #[arg(long, default_value_t = ReasmLimits::default().max_bytes_per_direction, value_name = "BYTES", value_parser = at_least_one)]
     max_stream_bytes: usize,
     /// Out-of-order segments held per direction before a gap is skipped.
     #[arg(long, default_value_t = ReasmLimits::default().max_ooo_segments, value_name = "N")]
@@ -220,30 +284,35 @@ struct LimitArgs {
     #[arg(long, default_value_t = FlowLimits::default().sniff_max_segments, value_name = "N")]
     sniff_segments: u8,
     /// QUIC connections and DTLS associations followed at once per capture thread.
-    #[arg(long, default_value_t = UdpLimits::default().max_flows, value_name = "N")]
+    #[arg(long, default_value_t = UdpLimits::default().max_flows, value_name = "N", value_parser = at_least_one)]
     max_udp_flows: usize,
     /// Forget a QUIC/DTLS flow after this long without datagrams (packet time; a
     /// number of seconds, or with a unit: 500ms, 30s, 2m).
-    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "60s", value_parser = nonzero_duration, value_name = "DURATION")]
     udp_idle_timeout: Duration,
     /// Bytes of handshake datagrams kept per QUIC/DTLS flow.
-    #[arg(long, default_value_t = UdpLimits::default().max_flow_bytes, value_name = "BYTES")]
+    #[arg(long, default_value_t = UdpLimits::default().max_flow_bytes, value_name = "BYTES", value_parser = at_least_one)]
     max_udp_flow_bytes: usize,
+    /// Key connections by their inner 5-tuple and VLAN only, not by the virtual network
+    /// (VXLAN/Geneve VNI, GRE key) they were tunnelled in. By default connections in
+    /// different virtual networks that reuse inner addresses stay apart; use this when
+    /// one connection's directions arrive with different network ids.
+    #[arg(long)]
+    ignore_tunnel_id: bool,
 }
 
 impl LimitArgs {
     fn flow_limits(&self) -> FlowLimits {
         FlowLimits {
             max_flows: self.max_flows,
-            idle_timeout_ns: i64::try_from(self.idle_timeout)
-                .unwrap_or(i64::MAX / 1_000_000_000)
-                .saturating_mul(1_000_000_000),
+            idle_timeout_ns: i64::try_from(self.idle_timeout.as_nanos()).unwrap_or(i64::MAX),
             sniff_max_segments: self.sniff_segments,
             max_memory: self.max_memory_mib.saturating_mul(1 << 20),
             reasm: ReasmLimits {
                 max_bytes_per_direction: self.max_stream_bytes,
                 max_ooo_segments: self.max_ooo_segments,
             },
+            tunnel_id_in_key: !self.ignore_tunnel_id,
             udp: UdpLimits {
                 max_flows: self.max_udp_flows,
                 max_flow_bytes: self.max_udp_flow_bytes,
@@ -338,6 +407,10 @@ fn cmd_interfaces() -> ExitCode {
 
 fn cmd_live(args: LiveArgs) -> ExitCode {
     let started = Instant::now();
+    if let Err(e) = check_output_dir(&args.out) {
+        eprintln!("tlstap: error: {e}");
+        return ExitCode::from(2);
+    }
     let shutdown = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // Order matters: the first registration exits at once if the flag is already
@@ -357,8 +430,9 @@ fn cmd_live(args: LiveArgs) -> ExitCode {
         FormatArg::Jsonl => Format::Jsonl,
     };
     let cfg = LiveRunConfig {
+        listen: args.listen_udp.clone(),
         capture: LiveConfig {
-            interface: args.interface.clone(),
+            interface: args.interface.clone().unwrap_or_default(),
             bpf: args.bpf.clone(),
             snaplen: args.snaplen,
             buffer_bytes: args.buffer_mib.saturating_mul(1 << 20),
@@ -388,16 +462,23 @@ fn cmd_live(args: LiveArgs) -> ExitCode {
     let quiet = args.quiet;
     let result = run_live(&cfg, shutdown, |src| {
         if !quiet {
-            eprintln!(
-                "tlstap: capturing on {} (linktype {}, snaplen {}, filter {:?}), \
-                 writing {} every {:?}",
-                args.interface,
-                src.linktype(),
-                args.snaplen,
-                args.bpf.as_deref().unwrap_or(""),
-                args.out.display(),
-                args.rotate
-            );
+            if args.listen_udp.is_empty() {
+                eprintln!(
+                    "tlstap: capturing on {} (snaplen {}, filter {:?}), writing {} every {:?}",
+                    src.describe(),
+                    args.snaplen,
+                    args.bpf.as_deref().unwrap_or(""),
+                    args.out.display(),
+                    args.rotate
+                );
+            } else {
+                eprintln!(
+                    "tlstap: listening for {}, writing {} every {:?}",
+                    src.describe(),
+                    args.out.display(),
+                    args.rotate
+                );
+            }
         }
     });
     let report = match result {
@@ -407,6 +488,10 @@ fn cmd_live(args: LiveArgs) -> ExitCode {
             return ExitCode::from(1);
         }
         Err(LiveRunError::Run(e)) => return run_failed(&e),
+        Err(LiveRunError::Output(e @ OutputError::Locked(_))) => {
+            eprintln!("tlstap: error: {e}");
+            return ExitCode::from(1);
+        }
         Err(e) => {
             eprintln!("tlstap: error: {e}");
             return ExitCode::from(3);
@@ -444,20 +529,65 @@ fn cmd_report(args: ReportArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// SIGINT/SIGTERM during `read`: the first sets `stop` (reading ends, what was read is
+/// written); the second deletes every temporary file and exits at once with 130.
+fn stop_on_signals(stop: Arc<AtomicBool>, quiet: bool) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("tlstap-signals".into())
+        .spawn(move || {
+            let mut seen = 0;
+            for _ in signals.forever() {
+                seen += 1;
+                if seen == 1 {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    if !quiet {
+                        eprintln!(
+                            "\ntlstap: interrupted: writing what was read so far \
+                             (interrupt again to exit at once, writing nothing)"
+                        );
+                    }
+                } else {
+                    // Held until exit: no writer can create or rename a file after this.
+                    let _held = abandon_temp_files();
+                    eprintln!("tlstap: interrupted again: exiting, nothing written");
+                    std::process::exit(130);
+                }
+            }
+        })?;
+    Ok(())
+}
+
 fn cmd_read(args: ReadArgs) -> ExitCode {
     let started = Instant::now();
-    let inputs = match expand_inputs(&args.inputs) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("tlstap: error: {e}");
-            return ExitCode::from(1);
-        }
-    };
     let to_stdout = args.out == "-";
     let format = match (to_stdout, args.format) {
-        (true, _) | (false, FormatArg::Jsonl) => Format::Jsonl,
-        (false, FormatArg::Parquet) => Format::Parquet,
+        (true, Some(FormatArg::Parquet)) => {
+            use clap::CommandFactory;
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "--out - streams JSON lines to stdout; --format parquet needs an output folder",
+                )
+                .exit();
+        }
+        (true, _) | (false, Some(FormatArg::Jsonl)) => Format::Jsonl,
+        (false, _) => Format::Parquet,
     };
+    if !to_stdout {
+        if let Err(e) = check_output_dir(Path::new(&args.out)) {
+            eprintln!("tlstap: error: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if let Some(expr) = &args.bpf {
+        if let Err(e) = BpfFilter::new(expr) {
+            eprintln!("tlstap: error: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let expanded = expand_inputs(&args.inputs);
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -467,7 +597,7 @@ fn cmd_read(args: ReadArgs) -> ExitCode {
         Err(code) => return code,
     };
     let cfg = RunConfig {
-        inputs,
+        inputs: expanded.inputs,
         threads,
         flow: args.limits.flow_limits(),
         decoder: DecoderLimits::default(),
@@ -478,12 +608,22 @@ fn cmd_read(args: ReadArgs) -> ExitCode {
         },
         max_cert_cache: 1_000_000,
         trust,
+        bpf: args.bpf.clone(),
     };
+    let stop = Arc::new(AtomicBool::new(false));
+    if let Err(e) = stop_on_signals(stop.clone(), args.quiet) {
+        eprintln!("tlstap: error: cannot install signal handlers: {e}");
+        return ExitCode::from(3);
+    }
     let progress = Progress::new(!args.quiet);
-    let report = match run_batch(&cfg, &progress) {
+    let mut report = match run_batch(&cfg, &progress, stop) {
         Ok(r) => r,
+        // `--out - | head`: the reader has what it wanted; a normal end.
+        Err(RunError::Output(e)) if e.is_broken_pipe() => return ExitCode::SUCCESS,
         Err(e) => return run_failed(&e),
     };
+    report.problems.extend(expanded.problems);
+    report.problems.sort_by(|a, b| a.path.cmp(&b.path));
     for p in &report.problems {
         let what = if p.partial {
             "damaged, read up to the damage"
@@ -496,8 +636,35 @@ fn cmd_read(args: ReadArgs) -> ExitCode {
             p.message
         );
     }
-    if !args.quiet {
+    if args.verbose {
+        for p in &report.skipped {
+            eprintln!("tlstap: skipped (not a capture): {}", p.display());
+        }
+    }
+    if !args.quiet && (report.captures > 0 || report.interrupted) {
         print_summary(&report, started.elapsed().as_secs_f64(), args.verbose);
+        if expanded.duplicates > 0 {
+            eprintln!(
+                "  {} input(s) named more than once were read once",
+                expanded.duplicates
+            );
+        }
+    }
+    if report.interrupted {
+        if !args.quiet {
+            eprintln!(
+                "tlstap: interrupted: stopped reading early; everything read until then is written"
+            );
+        }
+        return ExitCode::from(130);
+    }
+    if report.captures == 0 {
+        let skipped = match report.skipped.len() {
+            0 => String::new(),
+            n => format!(" ({n} file(s) skipped as not captures; -v names them)"),
+        };
+        eprintln!("tlstap: error: no capture file among the inputs{skipped}: nothing written");
+        return ExitCode::from(1);
     }
     if report.problems.is_empty() {
         ExitCode::SUCCESS
@@ -552,10 +719,29 @@ fn print_summary(r: &RunReport, secs: f64, verbose: bool) {
             .collect();
         let _ = writeln!(s, "  status: {}", parts.join(", "));
     }
+    if !r.skipped.is_empty() {
+        let _ = writeln!(
+            s,
+            "  skipped: {} file(s) that are not captures{}",
+            r.skipped.len(),
+            if verbose { "" } else { " (-v names them)" }
+        );
+    }
+    if r.bpf_rejected > 0 {
+        let _ = writeln!(s, "  --bpf: {} packet(s) left out", r.bpf_rejected);
+    }
+    if r.interrupted {
+        let _ = writeln!(
+            s,
+            "  interrupted: reading stopped early ({} of the inputs started)",
+            r.files
+        );
+    }
     let shown: Vec<(&str, u64)> = r
         .counters
         .iter()
         .filter(|(k, _)| verbose || !k.ends_with(".not_tcp"))
+        .filter(|(k, _)| *k != "input.skipped_not_a_capture")
         .collect();
     if !shown.is_empty() {
         let _ = writeln!(s, "  dropped / truncated / malformed, by reason:");

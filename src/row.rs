@@ -7,7 +7,7 @@
 //! what ends up in the output (the writer merges sightings by hash).
 
 use std::collections::HashSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use crate::certs::chain::{Validator, Verdict};
@@ -34,6 +34,8 @@ pub struct ConnMeta {
     pub dst_port: u16,
     pub vlan: u32,
     pub transport: Transport,
+    /// How the client's first packet was wrapped (tunnels, outermost first).
+    pub encap: crate::decode::Encap,
     pub source_file: Arc<str>,
     /// Position of the row in its source (order of TLS recognition).
     pub seq: u64,
@@ -67,12 +69,40 @@ pub struct QuicMeta {
     pub retry: bool,
 }
 
+/// What a TCP row's TLS was wrapped in (the `wrapper`, `proxy_src_*` columns).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WrapMeta {
+    /// Version (1, 2) of the PROXY protocol header that opened the client's stream.
+    pub proxy_version: Option<u8>,
+    /// The source address that header carried: the real client behind a load balancer.
+    pub proxy_src: Option<SocketAddr>,
+    /// The TLS handshake travelled in OpenVPN control packets.
+    pub openvpn: bool,
+}
+
+impl WrapMeta {
+    /// The `wrapper` column: the wrappers outermost first, `/`-joined; `None` when the
+    /// TLS was not wrapped.
+    pub fn wrapper(&self) -> Option<&'static str> {
+        match (self.proxy_version, self.openvpn) {
+            (None, false) => None,
+            (None, true) => Some("openvpn"),
+            (Some(1), false) => Some("proxy_v1"),
+            (Some(1), true) => Some("proxy_v1/openvpn"),
+            (Some(_), false) => Some("proxy_v2"),
+            (Some(_), true) => Some("proxy_v2/openvpn"),
+        }
+    }
+}
+
 /// One `handshakes` row.
 #[derive(Debug, Clone)]
 pub struct HandshakeRow {
     pub meta: ConnMeta,
     /// QUIC rows only.
     pub quic: Option<QuicMeta>,
+    /// TCP rows: a PROXY header or OpenVPN around the TLS.
+    pub wrap: WrapMeta,
     /// Parsed handshake; its certificate DER vectors are emptied (hashes below).
     pub hs: HandshakeInfo,
     pub fp: Fingerprints,
@@ -149,6 +179,7 @@ pub fn analyze_flow(
     let lim = Limits::default();
     let mut anomalies = Vec::new();
     let transport = rec.transport();
+    let mut wrap = WrapMeta::default();
     let (mut hs, quic_meta) = match &rec.payload {
         FlowPayload::Tcp { client, server } => {
             if rec.client_by != ClientBy::Syn {
@@ -157,7 +188,7 @@ pub fn analyze_flow(
             stream_anomalies(client, "client", &mut anomalies);
             stream_anomalies(server, "server", &mut anomalies);
             (
-                crate::tls::analyze_with(client, server, &lim, &mut counters),
+                tcp_handshake(client, server, &lim, &mut counters, &mut wrap),
                 None,
             )
         }
@@ -228,6 +259,7 @@ pub fn analyze_flow(
         dst_port: rec.server_port,
         vlan: rec.vlan,
         transport,
+        encap: rec.encap,
         source_file: source.clone(),
         seq: rec.seq,
     };
@@ -235,6 +267,7 @@ pub fn analyze_flow(
         row: HandshakeRow {
             meta,
             quic: quic_meta,
+            wrap,
             hs,
             fp,
             cert_chain_sha256,
@@ -246,6 +279,34 @@ pub fn analyze_flow(
         certs,
         counters,
     })
+}
+
+/// A TCP connection's handshake: behind a PROXY protocol header and inside OpenVPN's
+/// control channel when the streams open with them (`wrap` says so), else the two
+/// streams as captured.
+fn tcp_handshake(
+    client: &StreamData,
+    server: &StreamData,
+    lim: &Limits,
+    counters: &mut Counters,
+    wrap: &mut WrapMeta,
+) -> HandshakeInfo {
+    let proxy = crate::tls::proxy::parse(&client.data).ok();
+    if let Some(p) = proxy {
+        wrap.proxy_version = Some(p.version);
+        wrap.proxy_src = p.src;
+        if p.bad_tlvs {
+            counters.bump("tls.proxy_bad_tlvs");
+        }
+    }
+    let skip = proxy.map_or(0, |p| p.len);
+    match crate::openvpn::unwrap(client, skip, server, counters) {
+        Some(inner) => {
+            wrap.openvpn = true;
+            crate::tls::analyze_with(&inner.client, &inner.server, lim, counters)
+        }
+        None => crate::tls::analyze_with(client, server, lim, counters),
+    }
 }
 
 /// A QUIC connection's handshake: Initial packets decrypted and their CRYPTO frames

@@ -744,3 +744,520 @@ fn html_report_renders_charts_in_chromium() {
     assert!(findings_px > 2_000, "finding bars: {findings_px} px");
     assert!(bars_px > 5_000, "distribution bars: {bars_px} px");
 }
+
+// ---- Never lose what was readable; the command line (issue 12) ----
+
+/// Every file directly under `dir` whose name ends in `.tmp` (the writer's temporary
+/// names), folders excluded.
+fn temp_files_in(dir: &Path) -> Vec<PathBuf> {
+    table::files_under(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .collect()
+}
+
+fn rows_of(out: &Path) -> usize {
+    read_parquet(&out.join("handshakes.parquet")).num_rows()
+}
+
+/// `tlstap read -q INPUT --out OUT`, which must succeed; the handshakes written.
+fn read_ok(input: &Path, out: &Path) -> usize {
+    let o = tlstap(&[
+        "read",
+        "-q",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    rows_of(out)
+}
+
+/// A missing path and an unreadable entry among the inputs do not stop the run: the
+/// readable capture is written, both problems are named with a reason, exit 1.
+#[test]
+fn unreadable_inputs_are_named_and_the_rest_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("in");
+    std::fs::create_dir(&inputs).unwrap();
+    std::fs::copy(
+        testdata("zeek/tls-conn-with-extensions.pcap"),
+        inputs.join("good.pcap"),
+    )
+    .unwrap();
+    // A symlink to itself cannot be opened, even by root.
+    std::os::unix::fs::symlink("loop", inputs.join("loop")).unwrap();
+    // Unreadable for a normal user (root reads it: then it is simply empty).
+    let locked = inputs.join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    let out = dir.path().join("out");
+    let o = tlstap(&[
+        "read",
+        "/nonexistent/nope.pcap",
+        inputs.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+    assert!(
+        err.contains("/nonexistent/nope.pcap: no such file or folder"),
+        "{err}"
+    );
+    assert!(err.contains("loop: "), "{err}");
+    assert!(rows_of(&out) >= 1, "the readable capture is written");
+    assert!(out.join("_SUCCESS").is_file());
+}
+
+/// The two tables are replaced as a pair or not at all, `_SUCCESS` marks a complete
+/// run, and a failed write leaves no temporary file. The failures are made with
+/// folders in the way of the files, which stop root as well.
+#[test]
+fn pair_is_replaced_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let first = testdata("zeek/tls-conn-with-extensions.pcap");
+    let other = testdata("zeek");
+    let run = |input: &Path| {
+        tlstap(&[
+            "read",
+            "-q",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let o = run(&first);
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    assert!(
+        out.join("_SUCCESS").is_file(),
+        "_SUCCESS after a complete run"
+    );
+    let old_hs = std::fs::read(out.join("handshakes.parquet")).unwrap();
+    let old_certs = std::fs::read(out.join("certificates.parquet")).unwrap();
+
+    // 1. The certificates table cannot be started (its temporary name is a folder),
+    //    after the handshakes table was written in full.
+    let blocker = out.join(".certificates.parquet.tmp");
+    std::fs::create_dir(&blocker).unwrap();
+    let o = run(&other);
+    assert_eq!(o.status.code(), Some(3), "stderr: {}", stderr(&o));
+    assert_eq!(
+        std::fs::read(out.join("handshakes.parquet")).unwrap(),
+        old_hs
+    );
+    assert_eq!(
+        std::fs::read(out.join("certificates.parquet")).unwrap(),
+        old_certs
+    );
+    assert!(temp_files_in(&out).is_empty(), "{:?}", temp_files_in(&out));
+    assert!(
+        !out.join("_SUCCESS").exists(),
+        "_SUCCESS is removed when a run starts writing"
+    );
+    std::fs::remove_dir(&blocker).unwrap();
+
+    // 2. The certificates table cannot be moved into place (a folder has its name):
+    //    the new handshakes table must not replace the old one either.
+    std::fs::remove_file(out.join("certificates.parquet")).unwrap();
+    std::fs::create_dir(out.join("certificates.parquet")).unwrap();
+    let o = run(&other);
+    assert_eq!(o.status.code(), Some(3), "stderr: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("certificates.parquet"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read(out.join("handshakes.parquet")).unwrap(),
+        old_hs
+    );
+    assert!(temp_files_in(&out).is_empty(), "{:?}", temp_files_in(&out));
+    std::fs::remove_dir(out.join("certificates.parquet")).unwrap();
+
+    // 3. Nothing in the way: the new pair, and the marker.
+    let o = run(&other);
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    assert_ne!(
+        std::fs::read(out.join("handshakes.parquet")).unwrap(),
+        old_hs
+    );
+    assert!(out.join("certificates.parquet").is_file());
+    assert!(out.join("_SUCCESS").is_file());
+    assert!(temp_files_in(&out).is_empty());
+}
+
+fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+fn sigint(child: &std::process::Child) {
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+}
+
+fn wait_for(child: &mut std::process::Child, secs: u64) -> std::process::ExitStatus {
+    let t = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if t.elapsed().as_secs() >= secs {
+            let _ = child.kill();
+            panic!("tlstap did not exit within {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn spawn_tlstap(args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_tlstap"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start tlstap")
+}
+
+fn child_stderr(child: &mut std::process::Child) -> String {
+    let mut s = String::new();
+    use std::io::Read;
+    child.stderr.take().unwrap().read_to_string(&mut s).unwrap();
+    s
+}
+
+/// Ctrl-C while `read` waits on a pipe that stays open: reading stops, what was read
+/// is written with `_SUCCESS`, the summary says so, exit 130.
+#[test]
+fn ctrl_c_writes_what_was_read_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = testdata("zeek/tls-conn-with-extensions.pcap");
+    let expected = read_ok(&cap, &dir.path().join("direct"));
+    let fifo = dir.path().join("pipe.pcap");
+    mkfifo(&fifo);
+    let out = dir.path().join("out");
+    let mut child = spawn_tlstap(&[
+        "read",
+        fifo.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    // Opening the write end waits for tlstap to open the read end.
+    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    std::io::Write::write_all(&mut w, &std::fs::read(&cap).unwrap()).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    sigint(&child);
+    let status = wait_for(&mut child, 20);
+    drop(w);
+    let err = child_stderr(&mut child);
+    assert_eq!(status.code(), Some(130), "stderr: {err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert_eq!(rows_of(&out), expected, "everything read is written");
+    assert!(out.join("_SUCCESS").is_file());
+    assert!(temp_files_in(&out).is_empty());
+}
+
+/// A second Ctrl-C exits at once, even while the first stop cannot finish (tlstap
+/// waits to open a FIFO nobody writes), and leaves no temporary file.
+#[test]
+fn second_ctrl_c_exits_at_once_leaving_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("never-written.pcap");
+    mkfifo(&fifo);
+    let out = dir.path().join("out");
+    let mut child = spawn_tlstap(&[
+        "read",
+        "--threads",
+        "1",
+        testdata("zeek/tls-conn-with-extensions.pcap")
+            .to_str()
+            .unwrap(),
+        fifo.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    // The first file is read and its table started under a temporary name.
+    let t = std::time::Instant::now();
+    while !out.join(".handshakes.parquet.tmp").exists() {
+        assert!(t.elapsed().as_secs() < 20, "no temporary file appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    sigint(&child);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still waiting on the FIFO"
+    );
+    sigint(&child);
+    let status = wait_for(&mut child, 5);
+    let err = child_stderr(&mut child);
+    assert_eq!(status.code(), Some(130), "stderr: {err}");
+    assert!(err.contains("interrupted again"), "{err}");
+    assert!(temp_files_in(&out).is_empty(), "{:?}", temp_files_in(&out));
+    assert!(!out.join("handshakes.parquet").exists());
+}
+
+/// `--out - | head`: the reader closing stdout is a normal end.
+#[test]
+fn closed_stdout_is_a_normal_end() {
+    let mut child = spawn_tlstap(&["read", testdata("").to_str().unwrap(), "--out", "-"]);
+    drop(child.stdout.take()); // as `head` does once it has its lines
+    let status = wait_for(&mut child, 60);
+    let err = child_stderr(&mut child);
+    assert_eq!(status.code(), Some(0), "stderr: {err}");
+    assert!(!err.to_lowercase().contains("broken pipe"), "{err}");
+    assert!(!err.contains("error"), "{err}");
+}
+
+/// A second `live` on a folder another one holds is refused before it captures (so
+/// no privileges are needed to see it).
+#[test]
+fn second_live_on_one_folder_is_refused() {
+    use std::os::fd::AsRawFd;
+    let dir = tempfile::tempdir().unwrap();
+    let lock = std::fs::File::open(dir.path()).unwrap();
+    // SAFETY: flock on a descriptor we own.
+    assert_eq!(
+        unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    let o = tlstap(&[
+        "live",
+        "-i",
+        "lo",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "stderr: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("another tlstap is already writing to this folder"),
+        "{}",
+        stderr(&o)
+    );
+    drop(lock);
+}
+
+/// `read -` reads a capture from stdin; `--bpf` filters packets as `live` does.
+#[test]
+fn stdin_input_and_bpf_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = testdata("zeek/tls-conn-with-extensions.pcap");
+    let file_out = dir.path().join("file");
+    read_ok(&cap, &file_out);
+    let stdin_out = dir.path().join("stdin");
+    let o = Command::new(env!("CARGO_BIN_EXE_tlstap"))
+        .args(["read", "-q", "-", "--out", stdin_out.to_str().unwrap()])
+        .stdin(std::fs::File::open(&cap).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    assert_eq!(rows_of(&stdin_out), rows_of(&file_out));
+
+    let zeek = testdata("zeek");
+    let all = dir.path().join("all");
+    read_ok(&zeek, &all);
+    let hs = read_parquet(&all.join("handshakes.parquet"));
+    let ports = hs
+        .column_by_name("dst_port")
+        .unwrap()
+        .as_primitive::<UInt16Type>()
+        .clone();
+    let on_443 = ports.iter().filter(|p| *p == Some(443)).count();
+    assert!(
+        on_443 > 0 && on_443 < hs.num_rows(),
+        "the corpus mixes ports"
+    );
+    let filtered = dir.path().join("filtered");
+    let o = tlstap(&[
+        "read",
+        zeek.to_str().unwrap(),
+        "--bpf",
+        "tcp port 443",
+        "--out",
+        filtered.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    assert!(stderr(&o).contains("--bpf: "), "{}", stderr(&o));
+    assert_eq!(rows_of(&filtered), on_443);
+
+    let o = tlstap(&["read", "-", "--bpf", "tcp port", "--out", "-"]);
+    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(&o));
+    assert!(stderr(&o).contains("--bpf \"tcp port\""), "{}", stderr(&o));
+}
+
+/// Values that mean nothing are usage errors; durations take units everywhere.
+#[test]
+fn meaningless_values_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let cap = testdata("zeek/tls-conn-with-extensions.pcap");
+    let (cap, out) = (cap.to_str().unwrap(), out.to_str().unwrap());
+    for bad in [
+        &["read", cap, "--out", out, "--threads", "0"][..],
+        &["read", cap, "--out", out, "--max-flows", "0"],
+        &["read", cap, "--out", out, "--max-stream-bytes", "0"],
+        &["read", cap, "--out", out, "--idle-timeout", "0"],
+        &["read", cap, "--out", "-", "--format", "parquet"],
+        &["live", "-i", "lo", "--out", out, "--rotate", "0"],
+        &["live", "-i", "lo", "--out", out, "--rotate", "0s"],
+    ] {
+        let o = tlstap(bad);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+    }
+    for good in ["2m", "90", "1500ms"] {
+        let o = tlstap(&["read", "-q", cap, "--out", out, "--idle-timeout", good]);
+        assert!(o.status.success(), "--idle-timeout {good}: {}", stderr(&o));
+    }
+}
+
+/// `--out` naming a file says so (not "File exists").
+#[test]
+fn out_that_is_a_file_is_named_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    let cap = testdata("zeek/tls-conn-with-extensions.pcap");
+    let o = tlstap(&[
+        "read",
+        cap.to_str().unwrap(),
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("exists and is not a folder"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("File exists"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&file).unwrap(), b"x");
+}
+
+/// A file named twice is read once; files skipped as not captures are counted on
+/// their own line and named with -v; no capture at all gives the same answer whether
+/// the folder is empty or holds only other files.
+#[test]
+fn duplicates_skipped_files_and_no_capture_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = testdata("zeek/tls-conn-with-extensions.pcap");
+    let once = dir.path().join("once");
+    let twice = dir.path().join("twice");
+    read_ok(&cap, &once);
+    let o = tlstap(&[
+        "read",
+        cap.to_str().unwrap(),
+        cap.to_str().unwrap(),
+        "--out",
+        twice.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    assert_eq!(rows_of(&twice), rows_of(&once));
+    assert!(stderr(&o).contains("1 file(s)"), "{}", stderr(&o));
+
+    let mixed = dir.path().join("mixed");
+    std::fs::create_dir(&mixed).unwrap();
+    std::fs::copy(&cap, mixed.join("a.pcap")).unwrap();
+    std::fs::write(mixed.join("README.txt"), b"notes").unwrap();
+    let out = dir.path().join("out");
+    let o = tlstap(&[
+        "read",
+        "-v",
+        mixed.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("skipped (not a capture): ") && err.contains("README.txt"),
+        "{err}"
+    );
+    assert!(
+        err.contains("skipped: 1 file(s) that are not captures"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("input.skipped_not_a_capture"),
+        "apart from drops: {err}"
+    );
+
+    let empty = dir.path().join("empty");
+    let others = dir.path().join("others");
+    std::fs::create_dir(&empty).unwrap();
+    std::fs::create_dir(&others).unwrap();
+    std::fs::write(others.join("notes.txt"), b"not a capture").unwrap();
+    let mut answers = Vec::new();
+    for input in [&empty, &others] {
+        let out = dir.path().join(format!(
+            "out-{}",
+            input.file_name().unwrap().to_string_lossy()
+        ));
+        let o = tlstap(&[
+            "read",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            stderr(&o).contains("no capture file among the inputs"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!out.exists(), "nothing written");
+        answers.push(o.status.code());
+    }
+    assert_eq!(answers, [Some(1), Some(1)]);
+}
+
+/// `report` reads a folder of JSON lines output, and names a missing folder.
+#[test]
+fn report_reads_jsonl_and_names_a_missing_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pq, js) = (dir.path().join("pq"), dir.path().join("js"));
+    let zeek = testdata("zeek");
+    for (out, format) in [(&pq, "parquet"), (&js, "jsonl")] {
+        let o = tlstap(&[
+            "read",
+            "-q",
+            zeek.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--format",
+            format,
+        ]);
+        assert!(o.status.success(), "stderr: {}", stderr(&o));
+    }
+    let a = tlstap(&["report", pq.to_str().unwrap()]);
+    let b = tlstap(&["report", js.to_str().unwrap()]);
+    assert!(b.status.success(), "stderr: {}", stderr(&b));
+    let text = |o: &Output, d: &Path| {
+        String::from_utf8_lossy(&o.stdout).replace(d.to_str().unwrap(), "DIR")
+    };
+    assert_eq!(text(&b, &js), text(&a, &pq));
+
+    let missing = dir.path().join("missing");
+    let o = tlstap(&["report", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no such folder"), "{}", stderr(&o));
+}
+
+/// Exit codes are part of `--help`.
+#[test]
+fn help_lists_exit_codes() {
+    for args in [&["--help"][..], &["read", "--help"], &["live", "--help"]] {
+        let o = tlstap(args);
+        assert!(o.status.success());
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains("Exit codes:") && text.contains("130"),
+            "{args:?}: {text}"
+        );
+    }
+}

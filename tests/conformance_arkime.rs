@@ -84,16 +84,6 @@ const EXCLUDED: &[(&str, &str, &str)] = &[
         OPENVPN_UDP,
     ),
     (
-        "arkime/tests/pcap/openvpn_synthetic.pcap",
-        "203.0.113.7:51002 > 198.51.100.22:8443",
-        OPENVPN_TCP,
-    ),
-    (
-        "arkime/tests/pcap/openvpn_synthetic.pcap",
-        "[2001:db8:1::7]:51003 > [2001:db8:2::22]:6666",
-        OPENVPN_TCP,
-    ),
-    (
         "arkime/tests/pcap/quic24-wireshark.pcap",
         "10.44.100.22:50509 > 216.58.208.195:443",
         GQUIC,
@@ -119,9 +109,6 @@ const IKE: &str = "IKE/ISAKMP over UDP carrying certificates, not TLS";
 const OPCUA: &str =
     "OPC UA secure channel over TCP: certificates in OPC UA messages, no TLS records";
 const OPENVPN_UDP: &str = "OpenVPN over UDP: TLS inside OpenVPN's reliability layer";
-const OPENVPN_TCP: &str =
-    "OpenVPN over TCP: TLS records wrapped in OpenVPN packets (length, opcode, \
-     session id), so the stream never starts with a TLS record";
 const FBZERO: &str = "Facebook Zero protocol over TCP (QUIC-crypto based), not TLS records";
 
 /// Disagreements we keep on purpose. Each says why our value is the right one.

@@ -659,7 +659,14 @@ fn live_sees_dtls() {
     let _srv = Guard(srv);
     let out = tmp.path().join("out");
     let mut child = Command::new(TLSTAP)
-        .args(["live", "-i", "lo", "--bpf", &format!("udp port {port}"), "--out"])
+        .args([
+            "live",
+            "-i",
+            "lo",
+            "--bpf",
+            &format!("udp port {port}"),
+            "--out",
+        ])
         .arg(&out)
         .args(["--stats-interval", "1s"])
         .stdin(Stdio::null())

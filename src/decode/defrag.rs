@@ -1,9 +1,9 @@
 //! IPv4 and IPv6 fragment reassembly.
 //!
-//! Fragments are pooled by [`FragKey`] (addresses, identification, IPv4 protocol, VLAN)
-//! until the datagram is covered from offset 0 to the end given by the last fragment;
-//! the reassembled upper-layer payload is then moved into one output buffer that the
-//! decoder lends out until the next call.
+//! Fragments are pooled by [`FragKey`] (addresses, identification, IPv4 protocol, VLAN,
+//! tunnel id) until the datagram is covered from offset 0 to the end given by the last
+//! fragment; the reassembled upper-layer payload is then moved into one output buffer
+//! that the decoder lends out until the next call.
 //!
 //! Invariants: first data wins on overlap (later bytes for a covered range are ignored
 //! and counted as `defrag.overlap`); covered ranges are kept sorted and merged; a
@@ -58,6 +58,9 @@ pub struct FragKey {
     /// IPv4 protocol; 0 for IPv6 (its key has no protocol, RFC 8200 section 4.5).
     pub proto: u8,
     pub vlan: u32,
+    /// The tunnel id the fragments came through (0 when none), so identical inner
+    /// datagrams of two virtual networks are not mixed.
+    pub tunnel: u32,
 }
 
 /// One fragment as seen on the wire.

@@ -18,6 +18,11 @@ pub const MAX_IPV6_EXT_HEADERS: usize = 8;
 
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
+/// IPv4 in IP (RFC 2003, RFC 2473).
+pub const IPPROTO_IPIP: u8 = 4;
+/// IPv6 in IP (RFC 4213, RFC 2473).
+pub const IPPROTO_IPV6: u8 = 41;
+pub const IPPROTO_GRE: u8 = 47;
 const IPPROTO_HOPOPTS: u8 = 0;
 const IPPROTO_ROUTING: u8 = 43;
 const IPPROTO_FRAGMENT: u8 = 44;
@@ -76,17 +81,10 @@ pub fn parse_ipv4(d: &[u8]) -> Result<Ipv4<'_>, DecodeError> {
     let id = be16(d, 4).ok_or(DecodeError::Truncated)?;
     let ff = be16(d, 6).ok_or(DecodeError::Truncated)?;
     let proto = *d.get(9).ok_or(DecodeError::Truncated)?;
-    let src: [u8; 4] = d
-        .get(12..16)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(DecodeError::Truncated)?;
-    let dst: [u8; 4] = d
-        .get(16..20)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(DecodeError::Truncated)?;
+    let (src, dst) = ipv4_addrs(d).ok_or(DecodeError::Truncated)?;
     Ok(Ipv4 {
-        src: IpAddr::V4(Ipv4Addr::from(src)),
-        dst: IpAddr::V4(Ipv4Addr::from(dst)),
+        src,
+        dst,
         id,
         proto,
         more_fragments: ff & IPV4_MF != 0,
@@ -94,6 +92,26 @@ pub fn parse_ipv4(d: &[u8]) -> Result<Ipv4<'_>, DecodeError> {
         payload,
         cut: d.len() < total,
     })
+}
+
+/// Source and destination of the IPv4 header at the start of `d`.
+pub fn ipv4_addrs(d: &[u8]) -> Option<(IpAddr, IpAddr)> {
+    let src: [u8; 4] = d.get(12..16)?.try_into().ok()?;
+    let dst: [u8; 4] = d.get(16..20)?.try_into().ok()?;
+    Some((
+        IpAddr::V4(Ipv4Addr::from(src)),
+        IpAddr::V4(Ipv4Addr::from(dst)),
+    ))
+}
+
+/// Source and destination of the IPv6 header at the start of `d`.
+pub fn ipv6_addrs(d: &[u8]) -> Option<(IpAddr, IpAddr)> {
+    let src: [u8; 16] = d.get(8..24)?.try_into().ok()?;
+    let dst: [u8; 16] = d.get(24..40)?.try_into().ok()?;
+    Some((
+        IpAddr::V6(Ipv6Addr::from(src)),
+        IpAddr::V6(Ipv6Addr::from(dst)),
+    ))
 }
 
 /// An IPv6 fixed header and the bytes after it (extension headers included).
@@ -123,17 +141,10 @@ pub fn parse_ipv6(d: &[u8]) -> Result<Ipv6<'_>, DecodeError> {
         40 + plen
     };
     let avail = total.min(d.len());
-    let src: [u8; 16] = d
-        .get(8..24)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(DecodeError::Truncated)?;
-    let dst: [u8; 16] = d
-        .get(24..40)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(DecodeError::Truncated)?;
+    let (src, dst) = ipv6_addrs(d).ok_or(DecodeError::Truncated)?;
     Ok(Ipv6 {
-        src: IpAddr::V6(Ipv6Addr::from(src)),
-        dst: IpAddr::V6(Ipv6Addr::from(dst)),
+        src,
+        dst,
         next_header,
         rest: d.get(40..avail).ok_or(DecodeError::Truncated)?,
         cut: d.len() < total,
@@ -213,6 +224,7 @@ pub struct Tcp<'a> {
 }
 
 /// Parses a TCP segment; `cut` tells whether the IP layer lacks announced bytes.
+#[inline]
 pub fn parse_tcp(d: &[u8], cut: bool) -> Result<Tcp<'_>, DecodeError> {
     let short = if cut {
         DecodeError::Truncated
@@ -251,6 +263,7 @@ pub struct Udp<'a> {
 /// bytes. A length field of 0 (IPv6 jumbograms, RFC 2675, and what segmentation
 /// offload leaves in captures taken on the sender) means "to the end of the IP
 /// payload"; a length shorter than the header is refused.
+#[inline(always)]
 pub fn parse_udp(d: &[u8], cut: bool) -> Result<Udp<'_>, DecodeError> {
     let short = if cut {
         DecodeError::Truncated

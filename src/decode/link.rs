@@ -1,9 +1,12 @@
 //! Link layer: from a frame of a given `LINKTYPE_*` to the start of its IPv4/IPv6 header.
 //!
-//! Handles Ethernet (with 802.1Q/QinQ tags, MPLS label stacks, PPPoE sessions and
-//! LLC/SNAP), Linux cooked SLL/SLL2, raw IP, BSD NULL/LOOP, PPP (plain, HDLC-framed,
-//! with direction) and Cisco HDLC. SLL/SLL2/PPP protocol fields go through the same
-//! ethertype dispatch as Ethernet, so tags and labels work behind them too.
+//! Handles Ethernet (with 802.1Q/QinQ tags, Cisco MetaData/SGT tags, MPLS label
+//! stacks, PPPoE sessions and LLC/SNAP), Linux cooked SLL/SLL2, raw IP, BSD NULL/LOOP,
+//! PPP (plain, HDLC-framed, with direction), Cisco HDLC and unencrypted IEEE 802.11
+//! data frames. SLL/SLL2/PPP protocol fields go through the same ethertype dispatch as
+//! Ethernet, so tags and labels work behind them too. An NSH header (ethertype 0x894F)
+//! is handed back as [`L3::Nsh`] for the tunnel walk. The ethertype, MPLS, PPP and
+//! 802.11 parsers are also what tunnels (GRE, Geneve, CAPWAP, TZSP) lead to.
 //!
 //! Invariants: every read is bounds-checked; nothing is allocated. VLAN ids of nested
 //! tags fold into one `u32` (`outer << 12 | inner`), so flows on different VLANs never
@@ -29,6 +32,7 @@ pub const LINKTYPE_PPP_HDLC: u32 = 50;
 pub const LINKTYPE_PPP_ETHER: u32 = 51;
 pub const LINKTYPE_RAW: u32 = 101;
 pub const LINKTYPE_C_HDLC: u32 = 104;
+pub const LINKTYPE_IEEE802_11: u32 = 105;
 pub const LINKTYPE_LOOP: u32 = 108;
 pub const LINKTYPE_LINUX_SLL: u32 = 113;
 pub const LINKTYPE_PPP_WITH_DIR: u32 = 204;
@@ -45,6 +49,13 @@ const ETHERTYPE_QINQ_OLD2: u16 = 0x9200;
 const ETHERTYPE_MPLS_UC: u16 = 0x8847;
 const ETHERTYPE_MPLS_MC: u16 = 0x8848;
 const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+/// Cisco MetaData (inline Security Group Tag): a tag, not a tunnel.
+const ETHERTYPE_CISCO_METADATA: u16 = 0x8909;
+/// Network Service Header, RFC 8300.
+pub const ETHERTYPE_NSH: u16 = 0x894f;
+/// Cisco MetaData header after its ethertype: version, length, option type, SGT
+/// (Wireshark's `packet-cmd.c`), then the next ethertype.
+const CISCO_METADATA_LEN: usize = 6;
 /// Values below this are 802.3 lengths (or SLL pseudo-protocols), not ethertypes.
 const ETHERTYPE_MIN: u16 = 0x0600;
 
@@ -113,13 +124,14 @@ pub fn parse(linktype: u32, d: &[u8]) -> Result<LinkOut, DecodeError> {
             let et = be16(d, 2).ok_or(DecodeError::Truncated)?;
             ethertype(d, 4, et, &mut vlan)?
         }
+        LINKTYPE_IEEE802_11 => ieee80211(d, &mut vlan)?,
         _ => return Err(DecodeError::UnsupportedLinktype),
     };
     Ok(LinkOut { l3, off, vlan })
 }
 
 /// IP version from the first nibble at `off`.
-fn by_version(d: &[u8], off: usize) -> Result<L3, DecodeError> {
+pub(crate) fn by_version(d: &[u8], off: usize) -> Result<L3, DecodeError> {
     match d.get(off).ok_or(DecodeError::Truncated)? >> 4 {
         4 => Ok(L3::V4),
         6 => Ok(L3::V6),
@@ -128,7 +140,7 @@ fn by_version(d: &[u8], off: usize) -> Result<L3, DecodeError> {
 }
 
 /// Follows an ethertype chain (tags, SNAP, MPLS, PPPoE) from `et`, whose payload is at `off`.
-fn ethertype(
+pub(crate) fn ethertype(
     d: &[u8],
     mut off: usize,
     mut et: u16,
@@ -151,6 +163,17 @@ fn ethertype(
                 *vlan = (*vlan << 12) | u32::from(tci & 0x0fff);
                 off += 4;
             }
+            ETHERTYPE_CISCO_METADATA => {
+                // Counted with the VLAN tags: it is a tag, and the count bounds the loop.
+                tags += 1;
+                if tags > MAX_VLAN_TAGS {
+                    return Err(DecodeError::VlanDepthLimit);
+                }
+                off += CISCO_METADATA_LEN;
+                et = be16(d, off).ok_or(DecodeError::Truncated)?;
+                off += 2;
+            }
+            ETHERTYPE_NSH => return Ok((L3::Nsh, off)),
             ETHERTYPE_MPLS_UC | ETHERTYPE_MPLS_MC => return mpls(d, off),
             ETHERTYPE_PPPOE_SESSION => return pppoe(d, off),
             x if x < ETHERTYPE_MIN && !snap_seen => {
@@ -170,7 +193,7 @@ fn ethertype(
 }
 
 /// Pops an MPLS label stack at `off`; the payload is IP, told apart by its version nibble.
-fn mpls(d: &[u8], mut off: usize) -> Result<(L3, usize), DecodeError> {
+pub(crate) fn mpls(d: &[u8], mut off: usize) -> Result<(L3, usize), DecodeError> {
     for _ in 0..MAX_MPLS_LABELS {
         let entry = d.get(off..off + 4).ok_or(DecodeError::Truncated)?;
         off += 4;
@@ -195,7 +218,7 @@ fn pppoe(d: &[u8], off: usize) -> Result<(L3, usize), DecodeError> {
 }
 
 /// A PPP frame at `off`: optional ff 03 address/control, 1- or 2-byte protocol.
-fn ppp(d: &[u8], mut off: usize, vlan: &mut u32) -> Result<(L3, usize), DecodeError> {
+pub(crate) fn ppp(d: &[u8], mut off: usize, vlan: &mut u32) -> Result<(L3, usize), DecodeError> {
     match (d.get(off), d.get(off + 1)) {
         (Some(0xff), Some(0x03)) => off += 2,
         // Cisco HDLC framing, which some PPP_HDLC files carry: address, control, ethertype.
@@ -222,4 +245,47 @@ fn ppp_protocol(d: &[u8], off: usize, proto: u16) -> Result<(L3, usize), DecodeE
         PPP_MPLS_UC | PPP_MPLS_MC => mpls(d, off),
         _ => Err(DecodeError::NotIp),
     }
+}
+
+/// IEEE 802.11 frame-control bits and header sizes (IEEE 802.11-2020 section 9.2).
+const WLAN_TYPE_DATA: u8 = 2;
+const WLAN_SUBTYPE_QOS: u8 = 0x08;
+const WLAN_SUBTYPE_NO_DATA: u8 = 0x04;
+const WLAN_TO_DS: u8 = 0x01;
+const WLAN_FROM_DS: u8 = 0x02;
+const WLAN_PROTECTED: u8 = 0x40;
+const WLAN_ORDER: u8 = 0x80;
+const WLAN_HEADER_LEN: usize = 24;
+const AMSDU_SUBFRAME_HEADER_LEN: usize = 14;
+
+/// An IEEE 802.11 data frame (no radio header, no FCS) carrying LLC/SNAP; of an
+/// A-MSDU, the first subframe. Encrypted frames, management/control frames and null
+/// data are not IP: `NotIp`.
+pub(crate) fn ieee80211(d: &[u8], vlan: &mut u32) -> Result<(L3, usize), DecodeError> {
+    let fc0 = *d.first().ok_or(DecodeError::Truncated)?;
+    let fc1 = *d.get(1).ok_or(DecodeError::Truncated)?;
+    let ftype = (fc0 >> 2) & 0x03;
+    let subtype = fc0 >> 4;
+    if ftype != WLAN_TYPE_DATA || subtype & WLAN_SUBTYPE_NO_DATA != 0 || fc1 & WLAN_PROTECTED != 0 {
+        return Err(DecodeError::NotIp);
+    }
+    let mut off = WLAN_HEADER_LEN;
+    if fc1 & WLAN_TO_DS != 0 && fc1 & WLAN_FROM_DS != 0 {
+        off += 6; // fourth address
+    }
+    let mut amsdu = false;
+    if subtype & WLAN_SUBTYPE_QOS != 0 {
+        // QoS control; bit 7 of its first byte marks an A-MSDU.
+        amsdu = *d.get(off).ok_or(DecodeError::Truncated)? & 0x80 != 0;
+        off += 2;
+        if fc1 & WLAN_ORDER != 0 {
+            off += 4; // HT control
+        }
+    }
+    if amsdu {
+        // The first subframe only: destination, source, length, then LLC/SNAP.
+        off += AMSDU_SUBFRAME_HEADER_LEN;
+    }
+    // LLC/SNAP: the ethertype path takes an 802.3 length as "SNAP follows".
+    ethertype(d, off, 0, vlan)
 }

@@ -247,7 +247,7 @@ fn every_link_type() {
     let mut f = vec![0xff, 0x03, 0xc0, 0x21]; // LCP
     f.extend_from_slice(&v4);
     expect_drop(LINKTYPE_PPP, &f, "decode.not_ip");
-    expect_drop(105, &v4, "decode.unsupported_linktype"); // 802.11
+    expect_drop(127, &v4, "decode.unsupported_linktype"); // radiotap
                                                           // The version nibble decides on raw links.
     expect_drop(LINKTYPE_RAW, &[0x50; 40], "decode.not_ip");
 }
@@ -568,7 +568,10 @@ fn ipv4_non_tcp_fragments_are_not_buffered() {
 #[test]
 fn defrag_pending_limit_binds() {
     let limits = DecoderLimits {
-        max_datagrams: 2,
+        defrag: DefragLimits {
+            max_datagrams: 2,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let mut d = Decoder::new(limits);
@@ -586,7 +589,10 @@ fn defrag_pending_limit_binds() {
 #[test]
 fn defrag_bytes_limit_binds() {
     let limits = DecoderLimits {
-        max_bytes: 100,
+        defrag: DefragLimits {
+            max_bytes: 100,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let mut d = Decoder::new(limits);
@@ -596,7 +602,10 @@ fn defrag_bytes_limit_binds() {
     assert_eq!(d.counters().get("defrag.bytes_limit"), 2); // bytes 0..96 fit, then no more
                                                            // Within budget it works.
     let mut d = Decoder::new(DecoderLimits {
-        max_bytes: 220,
+        defrag: DefragLimits {
+            max_bytes: 220,
+            ..Default::default()
+        },
         ..Default::default()
     });
     assert!(feed(&mut d, &f, 0)[3].is_some());
@@ -605,7 +614,10 @@ fn defrag_bytes_limit_binds() {
 #[test]
 fn defrag_fragment_limit_binds() {
     let limits = DecoderLimits {
-        max_fragments: 3,
+        defrag: DefragLimits {
+            max_fragments: 3,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let mut d = Decoder::new(limits);
@@ -614,7 +626,10 @@ fn defrag_fragment_limit_binds() {
     assert!(out.iter().all(Option::is_none));
     assert_eq!(d.counters().get("defrag.fragment_limit"), 1);
     let mut d = Decoder::new(DecoderLimits {
-        max_fragments: 4,
+        defrag: DefragLimits {
+            max_fragments: 4,
+            ..Default::default()
+        },
         ..Default::default()
     });
     assert!(feed(&mut d, &f, 0)[3].is_some());
@@ -623,7 +638,10 @@ fn defrag_fragment_limit_binds() {
 #[test]
 fn defrag_timeout_by_packet_time() {
     let limits = DecoderLimits {
-        timeout_ns: 1_000,
+        defrag: DefragLimits {
+            timeout_ns: 1_000,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let f = v4_fragments(1, &[1; 40], &[16]);
@@ -766,7 +784,7 @@ proptest! {
     fn random_fragments_first_data_wins(
         frags in proptest::collection::vec((0u16..12, 0usize..5, any::<bool>(), any::<u8>()), 1..24),
     ) {
-        let mut d = Decoder::new(DecoderLimits { max_fragments: 16, ..Default::default() });
+        let mut d = Decoder::new(DecoderLimits { defrag: DefragLimits { max_fragments: 16, ..Default::default() }, ..Default::default() });
         let mut model: Vec<Option<u8>> = vec![None; 200];
         let mut last_end = 0usize;
         for (off8, len8, more, fill) in frags {
@@ -843,3 +861,5 @@ fn udp_datagrams_decode_with_their_length_checked() {
     let got = run_udp(&mut d, &pkt(LINKTYPE_RAW, &frame)).expect("datagram");
     assert_eq!((got.2.len(), got.3), (40, true));
 }
+
+mod tunnels;

@@ -4,6 +4,7 @@
 pub mod community_id;
 pub mod reassembly;
 pub mod record;
+pub mod start;
 pub mod stream;
 pub mod table;
 pub mod udp;

@@ -6,6 +6,7 @@
 
 use std::net::IpAddr;
 
+use crate::decode::Encap;
 use crate::flow::stream::StreamData;
 
 /// Who the client is, and how we know.
@@ -89,6 +90,9 @@ pub struct FlowRecord {
     pub server_port: u16,
     pub vlan: u32,
     pub client_by: ClientBy,
+    /// How the client's first packet was wrapped (else the server's first packet's;
+    /// `Encap::default()` when plain).
+    pub encap: Encap,
     pub payload: FlowPayload,
 }
 
@@ -127,7 +131,9 @@ impl FlowRecord {
 }
 
 /// Canonical (direction-independent) flow key: the lower endpoint first. Shared by the
-/// TCP and UDP tables.
+/// TCP and UDP tables. `net` is the virtual network the packet was tunnelled in
+/// ([`Encap::network_id`]: a VXLAN/Geneve VNI or GRE key, the same both ways), 0 when
+/// none or when the run keys flows without it (`FlowLimits::tunnel_id_in_key`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct FlowKey {
     pub lo_ip: IpAddr,
@@ -135,12 +141,60 @@ pub(crate) struct FlowKey {
     pub lo_port: u16,
     pub hi_port: u16,
     pub vlan: u32,
+    pub net: u32,
+}
+
+/// The first encapsulation seen in each direction of a flow (index as in
+/// [`FlowKey::new`]), boxed and allocated only for a tunnelled flow, so a plain flow
+/// pays one pointer.
+#[derive(Debug, Default)]
+pub(crate) struct FirstEncap(Option<Box<[Option<Encap>; 2]>>);
+
+impl FirstEncap {
+    /// Remember `e` as direction `dir`'s first encapsulation (plain packets are not
+    /// stored: a missing entry means plain).
+    pub fn note(&mut self, dir: usize, e: &Encap) {
+        if e.is_plain() && self.0.is_none() {
+            return;
+        }
+        let slots = self.0.get_or_insert_with(|| Box::new([None, None]));
+        if let Some(slot) = slots.get_mut(dir) {
+            slot.get_or_insert(*e);
+        }
+    }
+
+    /// Bytes this holds on the heap (for the memory budget).
+    pub fn heap_bytes(&self) -> usize {
+        self.0
+            .as_ref()
+            .map_or(0, |_| std::mem::size_of::<[Option<Encap>; 2]>() + 16)
+    }
+
+    /// The client's first encapsulation, else the server's, else plain.
+    pub fn of_client(&self, client_dir: usize) -> Encap {
+        let Some(slots) = &self.0 else {
+            return Encap::default();
+        };
+        slots
+            .get(client_dir)
+            .copied()
+            .flatten()
+            .or(slots.get(1 - client_dir.min(1)).copied().flatten())
+            .unwrap_or_default()
+    }
 }
 
 impl FlowKey {
     /// Key and the direction index of a packet from `src` to `dst`: 0 when sent by the
     /// lower endpoint.
-    pub fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, vlan: u32) -> (FlowKey, usize) {
+    pub fn new(
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+        vlan: u32,
+        net: u32,
+    ) -> (FlowKey, usize) {
         let a = (src, sport);
         let b = (dst, dport);
         let (lo, hi, dir) = if a <= b { (a, b, 0) } else { (b, a, 1) };
@@ -151,6 +205,7 @@ impl FlowKey {
                 lo_port: lo.1,
                 hi_port: hi.1,
                 vlan,
+                net,
             },
             dir,
         )

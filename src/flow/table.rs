@@ -21,6 +21,14 @@
 //! reordered behind the rest of its flight (e.g. after a SOCKS reply) leaves a gap
 //! where the certificate was.
 //!
+//! A RST does not ship a collecting flow at once: the other side's data already in
+//! flight (a server's Certificate behind its ServerHello when the client resets) is
+//! still taken for [`RST_GRACE_NS`] of packet time (`flow.rst_grace`). The flow ships
+//! when the other direction's handshake is over (or it closes too), or when the grace
+//! has passed: at the flow's next packet after it, at the sweep, or at the end of the
+//! input (`flow.rst_grace_ended`). Data the resetting side sends after its RST is
+//! ignored.
+//!
 //! Limits (all in [`FlowLimits`], each counted when hit): open flows, idle timeout in
 //! packet time, per-direction depth and out-of-order segments (in
 //! [`ReasmLimits`]), and the total memory of this table ([`MemBudget`]).
@@ -47,17 +55,24 @@ use crate::decode::{
     Packet, TcpSegment, TCP_ACK as ACK, TCP_FIN as FIN, TCP_RST as RST, TCP_SYN as SYN,
 };
 use crate::flow::reassembly::{DirAssembler, MemBudget, ReasmLimits};
-use crate::flow::record::FlowKey;
 pub use crate::flow::record::{ClientBy, FlowPayload, FlowRecord, Transport};
+use crate::flow::record::{FirstEncap, FlowKey};
+use crate::flow::start::{sniff_start, DirScanner};
 use crate::flow::stream::{StreamData, StreamEnd};
 use crate::flow::udp::{UdpLimits, UdpTable};
 use crate::stats::Counters;
-use crate::tls::{is_record_start, sniff, RecordScanner, ScanState, Sniff};
+use crate::tls::{is_record_start, ScanState, Sniff};
 
 /// Out-of-order segments held per direction before it starts collecting
 /// (`flow.stash_full` when more arrive). A handshake flight reordered around its first
 /// segment is a few segments; this is the reassembler's job once collecting starts.
 pub const STASH_SEGMENTS: usize = 8;
+
+/// After a RST, how long (packet time) the other direction's data is still collected
+/// before the flow ships (see the module doc). A flight already sent when the RST
+/// crossed it arrives within a round trip; one second covers intercontinental paths
+/// with queueing, while a reset connection is not held open for long.
+pub const RST_GRACE_NS: i64 = 1_000_000_000;
 
 /// Default [`FlowLimits::max_memory`]: 256 MiB per flow table.
 pub const DEFAULT_MAX_MEMORY: usize = 256 << 20;
@@ -108,6 +123,11 @@ pub struct FlowLimits {
     pub reasm: ReasmLimits,
     /// The UDP table's own limits (QUIC, DTLS); its memory is inside `max_memory`.
     pub udp: UdpLimits,
+    /// Key flows by the virtual network they were tunnelled in as well (VXLAN/Geneve
+    /// VNI, GRE key: [`crate::decode::Encap::network_id`]), so connections of
+    /// different tenants that reuse inner addresses stay apart. Off: one connection
+    /// whatever network id each direction arrived with.
+    pub tunnel_id_in_key: bool,
 }
 
 impl Default for FlowLimits {
@@ -119,13 +139,19 @@ impl Default for FlowLimits {
             max_memory: DEFAULT_MAX_MEMORY,
             reasm: ReasmLimits::default(),
             udp: UdpLimits::default(),
+            tunnel_id_in_key: true,
         }
     }
 }
 
 impl FlowKey {
-    fn of(seg: &TcpSegment<'_>) -> (FlowKey, usize) {
-        FlowKey::new(seg.src, seg.sport, seg.dst, seg.dport, seg.vlan)
+    fn of(seg: &TcpSegment<'_>, tunnel_id_in_key: bool) -> (FlowKey, usize) {
+        let net = if tunnel_id_in_key {
+            seg.encap.network_id().unwrap_or(0)
+        } else {
+            0
+        };
+        FlowKey::new(seg.src, seg.sport, seg.dst, seg.dport, seg.vlan, net)
     }
 }
 
@@ -145,7 +171,8 @@ struct Dir {
     /// that the many connections that never show TLS (or are done with it) cost a
     /// pointer, not a whole assembler: the table must hold a million of them.
     asm: Option<Box<DirAssembler>>,
-    scanner: RecordScanner,
+    /// Record (or OpenVPN packet) walk, set for the framing found when collecting starts.
+    scanner: DirScanner,
     /// SYN-derived initial sequence number, if seen.
     isn: Option<u32>,
     handshake_over: bool,
@@ -170,7 +197,7 @@ impl Dir {
     fn new() -> Self {
         Dir {
             asm: None,
-            scanner: RecordScanner::new(),
+            scanner: DirScanner::default(),
             isn: None,
             handshake_over: false,
             tentative: false,
@@ -205,19 +232,61 @@ struct Flow {
     last_ts_ns: i64,
     phase: Phase,
     /// Direction index (0/1) of the client, once known.
-    client_dir: Option<usize>,
+    /// (A byte, not a `usize`: the entry is kept small; see `flow_entry_stays_small`.)
+    client_dir: Option<u8>,
     client_by: ClientBy,
     seq: Option<u64>,
+    /// Packet time of the first RST while collecting: the grace ([`RST_GRACE_NS`])
+    /// runs from here.
+    rst_ts_ns: Option<i64>,
+    /// Each direction's first encapsulation (tunnelled flows only), until shipped.
+    encap: FirstEncap,
     dirs: [Dir; 2],
 }
 
 impl Flow {
-    /// Give back everything this flow holds (stashes, assemblers not shipped).
+    /// A RST's grace has run out at `now_ns` (packet time).
+    fn rst_grace_over(&self, now_ns: i64) -> bool {
+        self.rst_ts_ns
+            .is_some_and(|t| now_ns.saturating_sub(t) > RST_GRACE_NS)
+    }
+}
+
+impl Flow {
+    /// Give back everything this flow holds (stashes, assemblers not shipped, the
+    /// encapsulation record).
     fn release(&mut self, budget: &mut MemBudget) {
         for d in &mut self.dirs {
             d.release(budget);
         }
+        budget.release_fixed(self.encap.heap_bytes());
+        self.encap = FirstEncap::default();
     }
+}
+
+/// Remember a packet's encapsulation as its direction's first (tunnelled flows only),
+/// charging the record to the budget; counted and skipped when it does not fit.
+pub(crate) fn note_encap(
+    first: &mut FirstEncap,
+    dir: usize,
+    e: &crate::decode::Encap,
+    budget: &mut MemBudget,
+    stats: &mut FlowStats,
+) {
+    let before = first.heap_bytes();
+    if before == 0 && e.is_plain() {
+        return;
+    }
+    let mut next = std::mem::take(first);
+    next.note(dir, e);
+    let grew = next.heap_bytes() - before;
+    if grew > 0 && !budget.try_reserve_fixed(grew) {
+        stats.counters.bump("flow.memory_limit");
+        *first = FirstEncap::default();
+        budget.release_fixed(before);
+        return;
+    }
+    *first = next;
 }
 
 /// Everything counted by the flow table.
@@ -254,7 +323,7 @@ pub struct FlowTable {
 impl FlowTable {
     pub fn new(limits: FlowLimits) -> Self {
         FlowTable {
-            udp: UdpTable::new(limits.udp),
+            udp: UdpTable::new(limits.udp, limits.tunnel_id_in_key),
             limits,
             flows: HashMap::with_hasher(RandomState::new()),
             budget: MemBudget::new(limits.max_memory),
@@ -332,7 +401,7 @@ impl FlowTable {
     /// Feed one TCP segment. Completed handshakes are appended to `out`.
     pub fn on_segment(&mut self, seg: &TcpSegment<'_>, ts_ns: i64, out: &mut Vec<FlowRecord>) {
         self.maybe_sweep(ts_ns, out);
-        let (key, dir) = FlowKey::of(seg);
+        let (key, dir) = FlowKey::of(seg, self.limits.tunnel_id_in_key);
         let flow = match self.flows.get_mut(&key) {
             Some(f) => f,
             None => {
@@ -357,6 +426,8 @@ impl FlowTable {
                     client_dir: None,
                     client_by: ClientBy::Hello,
                     seq: None,
+                    rst_ts_ns: None,
+                    encap: FirstEncap::default(),
                     dirs: [Dir::new(), Dir::new()],
                 };
                 self.stats.peak_open_flows =
@@ -365,6 +436,18 @@ impl FlowTable {
             }
         };
         flow.last_ts_ns = flow.last_ts_ns.max(ts_ns);
+
+        if flow.phase == Phase::Collecting && flow.rst_grace_over(ts_ns) {
+            // The grace after a RST is over: ship what came in it; this packet and any
+            // later ones belong to nothing we still read.
+            self.stats.counters.bump("flow.rst_grace_ended");
+            if let Some(rec) = Self::ship(&key, flow, &mut self.budget, &mut self.stats) {
+                out.push(rec);
+            }
+            flow.release(&mut self.budget);
+            self.flows.remove(&key);
+            return;
+        }
 
         if flow.phase == Phase::Done {
             // The common case on a real link: application data of a known flow.
@@ -382,18 +465,27 @@ impl FlowTable {
             return;
         }
 
+        note_encap(
+            &mut flow.encap,
+            dir,
+            &seg.encap,
+            &mut self.budget,
+            &mut self.stats,
+        );
+
         if seg.flags & SYN != 0 {
             flow.dirs[dir].isn = Some(seg.seq);
             flow.dirs[dir].next_seq = Some(seg.seq.wrapping_add(1));
             if flow.client_dir.is_none() || flow.client_by != ClientBy::Syn {
                 // SYN alone: this side is the client; SYN+ACK: the other side is.
                 let client = if seg.flags & ACK == 0 { dir } else { 1 - dir };
-                flow.client_dir = Some(client);
+                flow.client_dir = Some(client as u8);
                 flow.client_by = ClientBy::Syn;
             }
         }
 
-        if !seg.payload.is_empty() {
+        // Whatever the resetting side sends after its RST is not part of the stream.
+        if !seg.payload.is_empty() && flow.dirs[dir].end != StreamEnd::Rst {
             Self::on_payload(
                 flow,
                 dir,
@@ -417,8 +509,16 @@ impl FlowTable {
 
         let ready = match flow.phase {
             Phase::Collecting => {
-                flow.dirs.iter().all(Dir::finished)
-                    || flow.dirs.iter().any(|d| d.end == StreamEnd::Rst)
+                let finished = flow.dirs.iter().all(Dir::finished);
+                if !finished
+                    && flow.rst_ts_ns.is_none()
+                    && flow.dirs.iter().any(|d| d.end == StreamEnd::Rst)
+                {
+                    // The other side's flight may still be on its way: wait for it.
+                    flow.rst_ts_ns = Some(ts_ns);
+                    self.stats.counters.bump("flow.rst_grace");
+                }
+                finished
             }
             Phase::Sniffing => {
                 // A connection that closes before showing TLS is simply forgotten.
@@ -460,9 +560,18 @@ impl FlowTable {
             return;
         }
         if d.asm.is_none() {
-            // Look for the start of TLS at the start of this segment.
+            // Look for the start of TLS at the start of this segment (behind a PROXY
+            // header, or inside OpenVPN: `flow::start`).
             d.data_segments = d.data_segments.saturating_add(1);
-            let found = sniff(seg.payload);
+            let opening = sniff_start(seg.payload, d.data_segments == 1);
+            let found = opening.sniff;
+            if opening.tls_crypt && flow.phase == Phase::Sniffing {
+                // OpenVPN with tls-crypt: the handshake is encrypted, nothing to parse.
+                stats.counters.bump("flow.openvpn_tls_crypt");
+                flow.release(budget);
+                flow.phase = Phase::Done;
+                return;
+            }
             // Once the flow is TLS the other side may open with any record (an alert
             // refusing the hello, say).
             let other_record = flow.phase == Phase::Collecting && is_record_start(seg.payload);
@@ -498,6 +607,7 @@ impl FlowTable {
             asm.set_isn(seg.seq.wrapping_sub(1), &mut stats.counters);
             d.asm = Some(asm);
             d.tentative = found == Sniff::NeedMore && !other_record;
+            d.scanner = DirScanner::new(opening.framing);
             if !d.tentative {
                 Self::recognise(flow, dir, found, next_seq, stats);
             }
@@ -515,7 +625,15 @@ impl FlowTable {
             }
         }
         if d.tentative {
-            match sniff(asm.contiguous()) {
+            // `data_segments` stops counting once collecting: still the tentative start's.
+            let start = sniff_start(asm.contiguous(), d.data_segments == 1);
+            if start.tls_crypt && flow.phase == Phase::Sniffing {
+                stats.counters.bump("flow.openvpn_tls_crypt");
+                flow.release(budget);
+                flow.phase = Phase::Done;
+                return;
+            }
+            match start.sniff {
                 Sniff::NeedMore => return,
                 Sniff::NotTls => {
                     // Not a hello after all: forget the bytes, keep sniffing.
@@ -523,10 +641,23 @@ impl FlowTable {
                     budget.release_fixed(ASSEMBLER_COST);
                     d.asm = None;
                     d.tentative = false;
+                    // The segment that disproved it may open TLS itself: a ClientHello
+                    // whose first bytes were claimed by noise (two bytes an ACK carried;
+                    // first data wins in reassembly). Start again from this segment.
+                    if matches!(
+                        sniff_start(seg.payload, false).sniff,
+                        Sniff::ClientHello | Sniff::ServerHello
+                    ) {
+                        stats.counters.bump("flow.tentative_start_replaced");
+                        return Self::on_payload(
+                            flow, dir, seg, ts_ns, limits, budget, next_seq, stats,
+                        );
+                    }
                     return;
                 }
                 found @ (Sniff::ClientHello | Sniff::ServerHello) => {
                     d.tentative = false;
+                    d.scanner = DirScanner::new(start.framing);
                     Self::recognise(flow, dir, found, next_seq, stats);
                     return Self::scan_direction(&mut flow.dirs[dir], &mut stats.counters);
                 }
@@ -546,8 +677,8 @@ impl FlowTable {
     ) {
         if flow.client_dir.is_none() {
             match found {
-                Sniff::ClientHello => flow.client_dir = Some(dir),
-                Sniff::ServerHello => flow.client_dir = Some(1 - dir),
+                Sniff::ClientHello => flow.client_dir = Some(dir as u8),
+                Sniff::ServerHello => flow.client_dir = Some(1 - dir as u8),
                 Sniff::NotTls | Sniff::NeedMore => {}
             }
             if flow.client_dir.is_some() {
@@ -615,7 +746,7 @@ impl FlowTable {
         stats: &mut FlowStats,
     ) -> Option<FlowRecord> {
         let seq = flow.seq?;
-        let client_dir = flow.client_dir.unwrap_or(0);
+        let client_dir = usize::from(flow.client_dir.unwrap_or(0));
         let mut take = |d: &mut Dir, counters: &mut Counters| -> StreamData {
             // A depth or memory drop also ends collection (`handshake_over`), but the row
             // must still say the handshake was cut, not that it finished.
@@ -653,6 +784,7 @@ impl FlowTable {
             server_port: sport,
             vlan: key.vlan,
             client_by: flow.client_by,
+            encap: flow.encap.of_client(client_dir),
             payload: FlowPayload::Tcp { client, server },
         })
     }
@@ -672,16 +804,27 @@ impl FlowTable {
         self.udp
             .expire(now_ns, &mut self.budget, &mut self.stats, out);
         let deadline = now_ns.saturating_sub(self.limits.idle_timeout_ns);
+        let mut idle = 0u64;
+        let mut grace_over = 0u64;
         let mut expired: Vec<FlowKey> = self
             .flows
             .iter()
-            .filter(|(_, f)| f.last_ts_ns < deadline)
+            .filter(|(_, f)| {
+                if f.last_ts_ns < deadline {
+                    idle += 1;
+                    true
+                } else if f.phase == Phase::Collecting && f.rst_grace_over(now_ns) {
+                    grace_over += 1;
+                    true
+                } else {
+                    false
+                }
+            })
             .map(|(k, _)| *k)
             .collect();
         if !expired.is_empty() {
-            self.stats
-                .counters
-                .add("flow.idle_timeout", expired.len() as u64);
+            self.stats.counters.add("flow.idle_timeout", idle);
+            self.stats.counters.add("flow.rst_grace_ended", grace_over);
             self.flush_keys(&mut expired, out);
         }
         // Hash-map order must not leak into the output; TCP and UDP records interleave
@@ -806,6 +949,7 @@ mod tests {
             flags,
             payload,
             payload_truncated: false,
+            encap: Default::default(),
         }
     }
 
@@ -1031,14 +1175,105 @@ mod tests {
     }
 
     #[test]
-    fn rst_ships_a_half_finished_handshake() {
+    fn rst_ships_a_half_finished_handshake_when_the_grace_ends() {
         let mut t = FlowTable::new(FlowLimits::default());
         let mut out = Vec::new();
         t.on_segment(&seg(true, 9, 100, ACK, &hs_record(1, 60)), SEC, &mut out);
         t.on_segment(&seg(false, 9, 500, RST, &[]), SEC, &mut out);
+        assert!(out.is_empty(), "the client's data may still be in flight");
+        assert_eq!(t.stats().counters.get("flow.rst_grace"), 1);
+        // Any packet after the grace (here another connection's) lets the sweep ship it.
+        t.on_segment(
+            &seg(true, 10, 100, SYN, &[]),
+            2 * SEC + RST_GRACE_NS,
+            &mut out,
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].server().end, StreamEnd::Rst);
-        assert_eq!(t.open_flows(), 0);
+        assert_eq!(t.stats().counters.get("flow.rst_grace_ended"), 1);
+        assert_eq!(t.open_flows(), 1, "only the new connection is left");
+    }
+
+    /// Regression: a client RST right after the ServerHello shipped the flow at once, and
+    /// the Certificate that followed in sequence (already in flight) was lost.
+    #[test]
+    fn server_flight_after_a_client_rst_is_kept() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        let ch = hs_record(1, 60);
+        let sh = hs_record(2, 70);
+        let cert = hs_record(11, 300);
+        t.on_segment(&seg(true, 9, 1000, SYN, &[]), SEC, &mut out);
+        t.on_segment(&seg(false, 9, 5000, SYN | ACK, &[]), SEC, &mut out);
+        t.on_segment(&seg(true, 9, 1001, ACK, &ch), SEC, &mut out);
+        t.on_segment(&seg(false, 9, 5001, ACK, &sh), SEC, &mut out);
+        let rst_seq = 1001 + ch.len() as u32;
+        t.on_segment(&seg(true, 9, rst_seq, RST, &[]), SEC + 1000, &mut out);
+        // Data the resetting side sends afterwards is not taken.
+        t.on_segment(&seg(true, 9, rst_seq, ACK, b"junk"), SEC + 1500, &mut out);
+        let next = 5001 + sh.len() as u32;
+        t.on_segment(&seg(false, 9, next, ACK, &cert), SEC + 2000, &mut out);
+        assert!(out.is_empty());
+        t.flush_all(&mut out);
+        assert_eq!(out.len(), 1);
+        let server = out[0].server();
+        assert_eq!(
+            server.data.len(),
+            sh.len() + cert.len(),
+            "the Certificate is kept"
+        );
+        assert_eq!(out[0].client().data, ch);
+        assert_eq!(out[0].client().end, StreamEnd::Rst);
+    }
+
+    /// The grace is bounded in packet time: data after it is not taken; the flow ships
+    /// at that packet. A peer whose handshake is over ships the flow at once.
+    #[test]
+    fn rst_grace_is_bounded_and_ends_early_when_the_peer_is_done() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        let ch = hs_record(1, 60);
+        let sh = hs_record(2, 70);
+        t.on_segment(&seg(true, 9, 1001, ACK, &ch), SEC, &mut out);
+        t.on_segment(&seg(false, 9, 5001, ACK, &sh), SEC, &mut out);
+        t.on_segment(
+            &seg(true, 9, 1001 + ch.len() as u32, RST, &[]),
+            SEC,
+            &mut out,
+        );
+        let late = 5001 + sh.len() as u32;
+        let cert = hs_record(11, 300);
+        t.on_segment(
+            &seg(false, 9, late, ACK, &cert),
+            SEC + RST_GRACE_NS + 1,
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            out[0].server().data,
+            sh,
+            "the late Certificate is not taken"
+        );
+        // (The late segment itself opens a fresh entry that never shows a hello.)
+        t.flush_all(&mut out);
+        assert_eq!(out.len(), 1);
+
+        // The server's flight ends its handshake (CCS + Finished) inside the grace.
+        t.on_segment(&seg(true, 11, 1001, ACK, &ch), SEC, &mut out);
+        t.on_segment(
+            &seg(true, 11, 1001 + ch.len() as u32, RST, &[]),
+            SEC,
+            &mut out,
+        );
+        let mut flight = sh.clone();
+        flight.extend(ccs_and_finished());
+        t.on_segment(&seg(false, 11, 5001, ACK, &flight), SEC + 10, &mut out);
+        assert_eq!(
+            out.len(),
+            2,
+            "shipped as soon as the server's handshake is over"
+        );
+        assert_eq!(out[1].server().data, flight);
     }
 
     /// The table holds up to a million connections: an entry must stay small (the
@@ -1183,6 +1418,26 @@ mod tests {
         assert!(out.is_empty());
     }
 
+    /// Regression (`heuristic_tcp_ack_payload`): the ACK of the SYN-ACK carries two
+    /// bytes of noise where the ClientHello then starts. Too short to judge, they start
+    /// a tentative collection; the hello overlaps them (first data wins), so the
+    /// reassembled start is not TLS. The hello itself is: collecting restarts from it.
+    #[test]
+    fn hello_overlapping_a_tentative_start_of_noise_is_kept() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        let ch = hs_record(1, 60);
+        t.on_segment(&seg(true, 52, 100, SYN, &[]), SEC, &mut out);
+        // Could start an SSLv2 record: too short to say it does not.
+        t.on_segment(&seg(true, 52, 101, ACK, &[0x80, 0]), SEC, &mut out);
+        t.on_segment(&seg(true, 52, 101, ACK | 0x08, &ch), SEC, &mut out);
+        assert_eq!(t.stats().counters.get("flow.tentative_start_replaced"), 1);
+        assert_eq!(t.stats().tls_flows, 1);
+        t.flush_all(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].client().data, ch);
+    }
+
     /// Regression: the last ACK after both FINs created a fresh entry, so every
     /// connection was counted twice in the summary ("96 TCP connections" for 47).
     #[test]
@@ -1196,5 +1451,83 @@ mod tests {
         assert_eq!(t.stats().flows_seen, 0);
         t.on_segment(&seg(true, 60, 100, SYN, &[]), SEC, &mut out);
         assert_eq!(t.stats().flows_seen, 1);
+    }
+
+    /// A PROXY protocol header in its own segment, then the ClientHello: the flow is
+    /// TLS and the client's stream keeps the header (the row reads its addresses).
+    #[test]
+    fn proxy_header_in_its_own_segment_then_the_hello() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        let proxy = b"PROXY TCP4 192.0.2.7 10.0.0.2 40001 443\r\n";
+        let ch = hs_record(1, 60);
+        t.on_segment(&seg(true, 70, 100, SYN, &[]), SEC, &mut out);
+        t.on_segment(&seg(true, 70, 101, ACK, proxy), SEC, &mut out);
+        let after = 101 + proxy.len() as u32;
+        t.on_segment(&seg(true, 70, after, ACK, &ch), SEC, &mut out);
+        t.on_segment(&seg(false, 70, 500, ACK, &hs_record(2, 50)), SEC, &mut out);
+        t.flush_all(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].client().data, [&proxy[..], &ch].concat());
+        assert_eq!(out[0].client_by, ClientBy::Syn);
+        // The record walk starts after the header: a CCS still ends the direction.
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut one = proxy.to_vec();
+        one.extend(&ch);
+        t.on_segment(&seg(true, 71, 101, ACK, &one), SEC, &mut out);
+        let fin = ccs_and_finished();
+        let next = 101 + one.len() as u32;
+        t.on_segment(&seg(true, 71, next, ACK, &fin), SEC, &mut out);
+        assert_eq!(t.stats().tls_flows, 1);
+        assert_eq!(t.stats().counters.get("flow.bad_record_framing"), 0);
+    }
+
+    /// OpenVPN over TCP: recognised at the client's hard reset, the server's reset
+    /// starts its direction, and a data-channel packet ends each direction.
+    #[test]
+    fn openvpn_flow_is_collected_until_the_data_channel() {
+        use crate::openvpn::packet::{self as ovpn, test_packet};
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        let c = [
+            test_packet(ovpn::P_CONTROL_HARD_RESET_CLIENT_V2, 20, &[], Some(0), &[]),
+            test_packet(ovpn::P_CONTROL_V1, 20, &[0], Some(1), &hs_record(1, 60)),
+            test_packet(ovpn::P_DATA_V2, 0, &[], None, b"data"),
+        ];
+        let s = [
+            test_packet(ovpn::P_CONTROL_HARD_RESET_SERVER_V2, 20, &[0], Some(0), &[]),
+            test_packet(ovpn::P_CONTROL_V1, 20, &[1], Some(1), &hs_record(2, 50)),
+            test_packet(ovpn::P_DATA_V2, 0, &[], None, b"data"),
+        ];
+        let (mut cs, mut ss) = (101u32, 501u32);
+        for (a, b) in c.iter().zip(&s) {
+            t.on_segment(&seg(true, 72, cs, ACK, a), SEC, &mut out);
+            t.on_segment(&seg(false, 72, ss, ACK, b), SEC, &mut out);
+            cs += a.len() as u32;
+            ss += b.len() as u32;
+        }
+        assert_eq!(out.len(), 1, "shipped once both directions reached data");
+        assert_eq!(out[0].client().end, StreamEnd::HandshakeDone);
+        assert_eq!(out[0].server().end, StreamEnd::HandshakeDone);
+        assert_eq!(t.stats().counters.get("flow.bad_record_framing"), 0);
+        let inner =
+            crate::openvpn::unwrap(out[0].client(), 0, out[0].server(), &mut Counters::new())
+                .unwrap();
+        let hs = crate::tls::analyze(&inner.client, &inner.server);
+        assert!(hs.client_hello.is_some() && hs.server_hello.is_some());
+    }
+
+    /// tls-crypt hides the handshake: the connection is counted, no row is made.
+    #[test]
+    fn openvpn_tls_crypt_is_counted_without_a_row() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        let reset = crate::openvpn::packet::test_tls_crypt_reset();
+        t.on_segment(&seg(true, 73, 101, ACK, &reset), SEC, &mut out);
+        t.flush_all(&mut out);
+        assert!(out.is_empty());
+        assert_eq!(t.stats().counters.get("flow.openvpn_tls_crypt"), 1);
+        assert_eq!(t.stats().tls_flows, 0);
+        assert_eq!(t.buffered_bytes(), 0);
     }
 }

@@ -37,9 +37,9 @@ use ahash::RandomState;
 use crate::decode::UdpDatagram;
 use crate::flow::reassembly::MemBudget;
 use crate::flow::record::{
-    ClientBy, FlowKey, FlowPayload, FlowRecord, Transport, UdpFacts, UdpPayload,
+    ClientBy, FirstEncap, FlowKey, FlowPayload, FlowRecord, Transport, UdpFacts, UdpPayload,
 };
-use crate::flow::table::FlowStats;
+use crate::flow::table::{note_encap, FlowStats};
 use crate::{dtls, quic};
 
 /// Limits of the UDP table.
@@ -97,6 +97,8 @@ struct UdpFlow {
     kept: Vec<UdpPayload>,
     kept_bytes: usize,
     facts: UdpFacts,
+    /// Each direction's first encapsulation (tunnelled flows only), until shipped.
+    encap: FirstEncap,
 }
 
 /// How a datagram opens a handshake.
@@ -137,13 +139,16 @@ fn opening(payload: &[u8]) -> Option<Opening> {
 #[derive(Debug)]
 pub struct UdpTable {
     limits: UdpLimits,
+    /// See [`crate::flow::table::FlowLimits::tunnel_id_in_key`].
+    tunnel_id_in_key: bool,
     flows: HashMap<FlowKey, UdpFlow, RandomState>,
 }
 
 impl UdpTable {
-    pub fn new(limits: UdpLimits) -> Self {
+    pub fn new(limits: UdpLimits, tunnel_id_in_key: bool) -> Self {
         UdpTable {
             limits,
+            tunnel_id_in_key,
             flows: HashMap::with_hasher(RandomState::new()),
         }
     }
@@ -162,7 +167,12 @@ impl UdpTable {
         stats: &mut FlowStats,
         out: &mut Vec<FlowRecord>,
     ) {
-        let (key, dir) = FlowKey::new(d.src, d.sport, d.dst, d.dport, d.vlan);
+        let net = if self.tunnel_id_in_key {
+            d.encap.network_id().unwrap_or(0)
+        } else {
+            0
+        };
+        let (key, dir) = FlowKey::new(d.src, d.sport, d.dst, d.dport, d.vlan, net);
         if let Some(flow) = self.flows.get_mut(&key) {
             flow.last_ts_ns = flow.last_ts_ns.max(ts_ns);
             // A new handshake on the same 5-tuple replaces a shipped one.
@@ -175,6 +185,7 @@ impl UdpTable {
                 });
             if !restart {
                 if !flow.shipped {
+                    note_encap(&mut flow.encap, dir, &d.encap, budget, stats);
                     Self::on_flow_datagram(
                         &key,
                         flow,
@@ -220,8 +231,10 @@ impl UdpTable {
             kept: Vec::new(),
             kept_bytes: 0,
             facts: UdpFacts::default(),
+            encap: FirstEncap::default(),
         };
         *next_seq += 1;
+        note_encap(&mut flow.encap, dir, &d.encap, budget, stats);
         Self::on_flow_datagram(
             &key,
             &mut flow,
@@ -332,6 +345,7 @@ impl UdpTable {
             server_port: sport,
             vlan: key.vlan,
             client_by: ClientBy::Hello,
+            encap: flow.encap.of_client(flow.client_dir),
             payload: FlowPayload::Udp {
                 transport: flow.transport,
                 datagrams,
@@ -344,7 +358,8 @@ impl UdpTable {
         budget.release(flow.kept_bytes + flow.kept.len() * DATAGRAM_COST);
         flow.kept = Vec::new();
         flow.kept_bytes = 0;
-        budget.release_fixed(ENTRY_COST);
+        budget.release_fixed(ENTRY_COST + flow.encap.heap_bytes());
+        flow.encap = FirstEncap::default();
     }
 
     /// Ship and forget flows idle since before `now_ns - idle_timeout` (records in
@@ -466,7 +481,7 @@ mod tests {
     impl Rig {
         fn new(limits: UdpLimits, memory: usize) -> Self {
             Rig {
-                t: UdpTable::new(limits),
+                t: UdpTable::new(limits, true),
                 budget: MemBudget::new(memory),
                 seq: 0,
                 stats: FlowStats::default(),
@@ -488,6 +503,7 @@ mod tests {
                 vlan: 0,
                 payload,
                 payload_truncated: false,
+                encap: Default::default(),
             };
             self.t.on_datagram(
                 &d,

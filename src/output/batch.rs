@@ -12,16 +12,19 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, ListBuilder, StringArray, StringBuilder, TimestampMicrosecondArray,
-    UInt16Array, UInt16Builder, UInt32Array, UInt64Array, UInt64Builder, UInt8Array, UInt8Builder,
+    ArrayRef, BooleanArray, ListBuilder, PrimitiveBuilder, StringArray, StringBuilder,
+    TimestampMicrosecondArray, UInt16Array, UInt32Array, UInt64Array, UInt8Array, UInt8Builder,
 };
-use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Field, Fields, Schema, SchemaRef, UInt16Type, UInt32Type,
+    UInt64Type, UInt8Type,
+};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 use crate::certs::CertInfo;
 use crate::row::HandshakeRow;
-use crate::tls::names::{cipher_name, version_name};
+use crate::tls::names::{alert_name, cipher_name, group_name, version_name};
 
 /// Version of the output schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: &str = "1";
@@ -35,9 +38,11 @@ pub const SCHEMA_VERSION: &str = "1";
 /// column took about 1.5x the encoding time and wrote a 28 % larger file than this.
 pub const DICTIONARY_COLUMNS: &[&str] = &[
     "transport",
+    "wrapper",
     "source_file",
     "version_name",
     "cipher_name",
+    "group_name",
     "status",
     "validation_status",
     "key_type",
@@ -107,18 +112,12 @@ fn bools<T>(rows: &[T], f: impl Fn(&T) -> Option<bool>) -> ArrayRef {
     Arc::new(BooleanArray::from_iter(rows.iter().map(f)))
 }
 
-/// A `list<u16>` column; never null (an absent list is empty).
-fn list_u16<'a, T>(rows: &'a [T], f: impl Fn(&'a T) -> &'a [u16]) -> ArrayRef {
-    let mut b = ListBuilder::with_capacity(UInt16Builder::new(), rows.len());
-    for r in rows {
-        b.values().append_slice(f(r));
-        b.append(true);
-    }
-    Arc::new(b.finish())
-}
-
-fn list_u64<'a, T>(rows: &'a [T], f: impl Fn(&'a T) -> &'a [u64]) -> ArrayRef {
-    let mut b = ListBuilder::with_capacity(UInt64Builder::new(), rows.len());
+/// A list column of wire code points; never null (an absent list is empty).
+fn list_of<'a, T, P: ArrowPrimitiveType>(
+    rows: &'a [T],
+    f: impl Fn(&'a T) -> &'a [P::Native],
+) -> ArrayRef {
+    let mut b = ListBuilder::with_capacity(PrimitiveBuilder::<P>::new(), rows.len());
     for r in rows {
         b.values().append_slice(f(r));
         b.append(true);
@@ -127,12 +126,19 @@ fn list_u64<'a, T>(rows: &'a [T], f: impl Fn(&'a T) -> &'a [u64]) -> ArrayRef {
 }
 
 fn list_u8<'a, T>(rows: &'a [T], f: impl Fn(&'a T) -> &'a [u8]) -> ArrayRef {
-    let mut b = ListBuilder::with_capacity(UInt8Builder::new(), rows.len());
-    for r in rows {
-        b.values().append_slice(f(r));
-        b.append(true);
-    }
-    Arc::new(b.finish())
+    list_of::<T, UInt8Type>(rows, f)
+}
+
+fn list_u16<'a, T>(rows: &'a [T], f: impl Fn(&'a T) -> &'a [u16]) -> ArrayRef {
+    list_of::<T, UInt16Type>(rows, f)
+}
+
+fn list_u32<'a, T>(rows: &'a [T], f: impl Fn(&'a T) -> &'a [u32]) -> ArrayRef {
+    list_of::<T, UInt32Type>(rows, f)
+}
+
+fn list_u64<'a, T>(rows: &'a [T], f: impl Fn(&'a T) -> &'a [u64]) -> ArrayRef {
+    list_of::<T, UInt64Type>(rows, f)
 }
 
 fn list_str<'a, T, S: AsRef<str> + 'a>(rows: &'a [T], f: impl Fn(&'a T) -> &'a [S]) -> ArrayRef {
@@ -150,12 +156,14 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Alerts as `list<struct<level: u8, description: u8, side: string>>`.
+/// Alerts as `list<struct<level: u8, description: u8, side: string,
+/// description_name: string>>` (the name is null for a value no registry names).
 fn alerts(rows: &[HandshakeRow]) -> ArrayRef {
     let fields = Fields::from(vec![
         Field::new("level", DataType::UInt8, false),
         Field::new("description", DataType::UInt8, false),
         Field::new("side", DataType::Utf8, false),
+        Field::new("description_name", DataType::Utf8, true),
     ]);
     let mut b = ListBuilder::with_capacity(
         arrow::array::StructBuilder::from_fields(fields.clone(), 0),
@@ -173,6 +181,9 @@ fn alerts(rows: &[HandshakeRow]) -> ArrayRef {
             sb.field_builder::<StringBuilder>(2)
                 .expect("field 2 is utf8")
                 .append_value(if a.from_server { "server" } else { "client" });
+            sb.field_builder::<StringBuilder>(3)
+                .expect("field 3 is utf8")
+                .append_option(alert_name(a.description));
             sb.append(true);
         }
         b.append(true);
@@ -212,6 +223,24 @@ pub fn handshakes_batch(rows: &[HandshakeRow]) -> Result<RecordBatch, ArrowError
         false,
         string(rows, |r| Some(r.meta.transport.as_str())),
     );
+    let encap: Vec<Vec<&'static str>> = rows
+        .iter()
+        .map(|r| r.meta.encap.names().collect())
+        .collect();
+    c.add("encap", false, list_str(&encap, |v| v.as_slice()));
+    c.add("tunnel_id", true, u32s(rows, |r| r.meta.encap.tunnel_id));
+    let outer: Vec<(Option<String>, Option<String>)> = rows
+        .iter()
+        .map(|r| {
+            let e = &r.meta.encap;
+            (
+                e.outer_src.map(|a| a.to_string()),
+                e.outer_dst.map(|a| a.to_string()),
+            )
+        })
+        .collect();
+    c.add("outer_src_ip", true, string(&outer, |o| o.0.as_deref()));
+    c.add("outer_dst_ip", true, string(&outer, |o| o.1.as_deref()));
     c.add(
         "quic_version",
         true,
@@ -252,6 +281,17 @@ pub fn handshakes_batch(rows: &[HandshakeRow]) -> Result<RecordBatch, ArrowError
             (r.meta.transport == crate::flow::record::Transport::Dtls).then_some(r.hs.dtls_cookie)
         }),
     );
+    c.add("wrapper", true, string(rows, |r| r.wrap.wrapper()));
+    let proxy_ips: Vec<Option<String>> = rows
+        .iter()
+        .map(|r| r.wrap.proxy_src.map(|a| a.ip().to_string()))
+        .collect();
+    c.add("proxy_src_ip", true, string(&proxy_ips, |p| p.as_deref()));
+    c.add(
+        "proxy_src_port",
+        true,
+        u16s(rows, |r| r.wrap.proxy_src.map(|a| a.port())),
+    );
     c.add(
         "source_file",
         false,
@@ -281,17 +321,21 @@ pub fn handshakes_batch(rows: &[HandshakeRow]) -> Result<RecordBatch, ArrowError
         false,
         list_u16(rows, |r| ch(r).map_or(&EMPTY16[..], |h| &h.cipher_suites)),
     );
-    // An SSLv2 SERVER-HELLO chooses 3-byte cipher specs, not a TLS cipher suite.
-    let tls_cipher = |r: &HandshakeRow| {
-        sh(r)
-            .filter(|_| r.hs.version != Some(0x0002))
-            .map(|h| h.cipher)
-    };
-    c.add("cipher", true, u16s(rows, tls_cipher));
+    static EMPTY32: [u32; 0] = [];
+    c.add(
+        "sslv2_cipher_specs",
+        false,
+        list_u32(rows, |r| {
+            ch(r).map_or(&EMPTY32[..], |h| &h.sslv2_cipher_specs)
+        }),
+    );
+    // The ServerHello's suite, else a lone HelloRetryRequest's; never an SSLv2
+    // SERVER-HELLO's (it lists 3-byte cipher specs). The name is of that same value.
+    c.add("cipher", true, u16s(rows, |r| r.hs.committed_cipher()));
     c.add(
         "cipher_name",
         true,
-        string(rows, |r| sh(r).and_then(|h| cipher_name(h.cipher))),
+        string(rows, |r| r.hs.committed_cipher().and_then(cipher_name)),
     );
     c.add(
         "compression_methods",
@@ -361,6 +405,13 @@ pub fn handshakes_batch(rows: &[HandshakeRow]) -> Result<RecordBatch, ArrowError
         true,
         u16s(rows, |r| r.hs.server_key_exchange.and_then(|k| k.curve)),
     );
+    c.add(
+        "group_name",
+        true,
+        string(rows, |r| r.hs.key_exchange_group().and_then(group_name)),
+    );
+    c.add("pq_offered", true, bools(rows, |r| r.hs.pq_offered()));
+    c.add("pq_negotiated", true, bools(rows, |r| r.hs.pq_negotiated()));
     c.add(
         "dh_bits",
         true,

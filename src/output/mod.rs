@@ -10,6 +10,13 @@
 //! (`first_seen`, `sha256`), so the table is the same whatever thread parsed what.
 //! The merge map is bounded by [`OutputConfig::max_certificates`]
 //! (`output.cert_table_full` counts certificates not recorded past it).
+//!
+//! The two tables of a folder are one unit: both are written under temporary names
+//! and renamed into place together only once both are complete
+//! ([`writer::commit_tables`]), so a folder holds either the previous run's pair or the
+//! new one, never one of each. [`SUCCESS_MARKER`] (`_SUCCESS`, as Spark and Hadoop
+//! write it) is deleted before a run writes anything and written after the pair is in
+//! place: its presence means the folder holds one complete run.
 
 pub mod batch;
 pub mod rotate;
@@ -31,7 +38,21 @@ pub use batch::{
     stats_schema, CertRow, StatsRow,
 };
 pub use rotate::{RotateConfig, Rotator};
-pub use writer::{Format, OutputError, TableWriter};
+pub use writer::{
+    abandon_temp_files, commit_tables, ClosedTable, Format, OutputError, TableWriter,
+};
+
+/// Empty file written last into an output folder of `read`: the folder holds the
+/// complete output of one run (the convention of Spark and Hadoop jobs).
+pub const SUCCESS_MARKER: &str = "_SUCCESS";
+
+/// `dir` may be used as an output folder: it is a folder or does not exist yet.
+pub fn check_output_dir(dir: &Path) -> Result<(), OutputError> {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(OutputError::NotAFolder(dir.to_owned())),
+        _ => Ok(()),
+    }
+}
 
 /// Where and how to write.
 #[derive(Debug, Clone)]
@@ -228,14 +249,29 @@ pub struct Output {
 }
 
 impl Output {
+    /// Start writing. For a folder, this first deletes its [`SUCCESS_MARKER`]: from
+    /// here until [`finish`](Self::finish) the folder is not a complete run's.
     pub fn create(cfg: OutputConfig) -> Result<Output, OutputError> {
         let handshakes = match &cfg.dir {
-            Some(dir) => TableWriter::create(
-                dir,
-                &format!("handshakes.{}", cfg.format.extension()),
-                cfg.format,
-                handshakes_schema(),
-            )?,
+            Some(dir) => {
+                check_output_dir(dir)?;
+                let marker = dir.join(SUCCESS_MARKER);
+                match std::fs::remove_file(&marker) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(OutputError::Io {
+                            path: marker,
+                            source: e,
+                        })
+                    }
+                    _ => {}
+                }
+                TableWriter::create(
+                    dir,
+                    &format!("handshakes.{}", cfg.format.extension()),
+                    cfg.format,
+                    handshakes_schema(),
+                )?
+            }
             None => TableWriter::stdout(),
         };
         Ok(Output {
@@ -262,27 +298,37 @@ impl Output {
         &self.counters
     }
 
-    /// Write what is pending, the certificates table, and move files into place.
+    /// Write what is pending and the certificates table, move both into place as a
+    /// pair, then write [`SUCCESS_MARKER`]. On an error nothing is moved into place
+    /// and no temporary file is left. Dropping an `Output` without `finish` leaves the
+    /// folder's previous tables as they were.
     pub fn finish(mut self) -> Result<(OutputSummary, Counters), OutputError> {
         let mut summary = std::mem::take(&mut self.summary);
         summary.handshakes = self.handshakes.rows();
-        if let Some(p) = self.handshakes.finish()? {
-            summary.files.push(p);
+        let Some(dir) = self.cfg.dir.clone() else {
+            self.handshakes.close()?;
+            return Ok((summary, self.counters));
+        };
+        let mut tables = Vec::new();
+        tables.extend(self.handshakes.close()?);
+        let rows = self.certs.into_rows(&mut self.counters);
+        let mut certs = TableWriter::create(
+            &dir,
+            &format!("certificates.{}", self.cfg.format.extension()),
+            self.cfg.format,
+            certificates_schema(),
+        )?;
+        for chunk in rows.chunks(self.cfg.batch_rows.max(1)) {
+            certs.write(&certificates_batch(chunk)?)?;
         }
-        if let Some(dir) = &self.cfg.dir {
-            let rows = self.certs.into_rows(&mut self.counters);
-            let (n, path) = write_table(
-                dir,
-                &format!("certificates.{}", self.cfg.format.extension()),
-                self.cfg.format,
-                certificates_schema(),
-                &rows,
-                self.cfg.batch_rows,
-                certificates_batch,
-            )?;
-            summary.certificates = n;
-            summary.files.extend(path);
-        }
+        summary.certificates = certs.rows();
+        tables.extend(certs.close()?);
+        summary.files = commit_tables(tables)?;
+        let marker = dir.join(SUCCESS_MARKER);
+        std::fs::write(&marker, b"").map_err(|source| OutputError::Io {
+            path: marker,
+            source,
+        })?;
         Ok((summary, self.counters))
     }
 }

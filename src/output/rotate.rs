@@ -116,6 +116,42 @@ fn window_end(t: SystemTime, every: Duration) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(end_ms).unwrap_or(u64::MAX))
 }
 
+/// An exclusive lock on an output folder (`flock(2)` on the folder itself, so no file
+/// is added to it), held while the value lives; the kernel releases it when the
+/// process ends, however it ends, so a crash never leaves a stale lock. Two
+/// `tlstap live` writing one folder would pick the same file names and delete each
+/// other's temporary files.
+#[derive(Debug)]
+pub struct FolderLock {
+    _dir: std::fs::File,
+}
+
+impl FolderLock {
+    /// Take the lock on `dir` (created if missing) without waiting.
+    /// `Err(OutputError::Locked)` when another process holds it.
+    pub fn acquire(dir: &Path) -> Result<FolderLock, OutputError> {
+        use std::os::fd::AsRawFd;
+        super::check_output_dir(dir)?;
+        let io = |source| OutputError::Io {
+            path: dir.to_owned(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let handle = std::fs::File::open(dir).map_err(io)?;
+        // SAFETY: flock takes a file descriptor we own for the call and no memory.
+        let rc = unsafe { libc::flock(handle.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(if e.kind() == std::io::ErrorKind::WouldBlock {
+                OutputError::Locked(dir.to_owned())
+            } else {
+                io(e)
+            });
+        }
+        Ok(FolderLock { _dir: handle })
+    }
+}
+
 /// Delete hidden temporary files (`.*.tmp`) left under `dir` by a crashed run.
 fn remove_stale_temp_files(dir: &Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(dir) else {

@@ -17,6 +17,10 @@
 //! nothing captured is lost; the writer closes the last window when the queues are
 //! empty. A writer failure sets `abort` instead, which ends capture at once.
 //!
+//! One run per output folder: [`run_live`] holds an exclusive lock on the folder
+//! itself (`FolderLock`) for its whole life and refuses to start when another holds
+//! it.
+//!
 //! Health: the capture thread snapshots its counters ([`LiveStatus`]); the writer
 //! prints a stats line every `stats_every` and writes a `stats` row per window.
 
@@ -30,16 +34,20 @@ use super::{capture_loop, InputProblem, LiveCounters, RunError, RunReport};
 use crate::certs::chain::{TrustStore, Validator, DEFAULT_CACHE_LIMIT};
 use crate::decode::{Decoder, DecoderLimits};
 use crate::flow::table::{FlowLimits, FlowRecord, FlowTable};
+use crate::output::rotate::FolderLock;
 use crate::output::{OutputError, RotateConfig, Rotator, StatsRow};
 use crate::row::{analyze_flow, Analyzed, CertClaims};
 use crate::source::live::CaptureStats;
-use crate::source::{LiveCapture, LiveConfig, LiveError, PacketSource};
+use crate::source::{ListenSpec, LiveCapture, LiveConfig, LiveError, LiveSource, UdpListener};
 use crate::stats::Counters;
 
 /// Everything a live run needs.
 #[derive(Debug, Clone)]
 pub struct LiveRunConfig {
+    /// The interface to capture on with libpcap (unused when `listen` is not empty).
     pub capture: LiveConfig,
+    /// UDP sockets receiving mirrored traffic (`--listen-udp`) instead of an interface.
+    pub listen: Vec<ListenSpec>,
     pub rotate: RotateConfig,
     /// Parser threads.
     pub threads: usize,
@@ -158,16 +166,36 @@ impl Health<'_> {
 pub fn run_live(
     cfg: &LiveRunConfig,
     shutdown: Arc<AtomicBool>,
-    on_start: impl FnOnce(&LiveCapture),
+    on_start: impl FnOnce(&dyn LiveSource),
 ) -> Result<RunReport, LiveRunError> {
     let flow = FlowLimits {
         max_memory: super::table_memory(cfg.flow.max_memory, cfg.threads, 1)?,
         ..cfg.flow
     };
-    let mut src = LiveCapture::open(&cfg.capture, shutdown.clone())?;
+    // An existing folder is locked before the capture opens (a refused second start
+    // needs no privileges); a new one only once the capture works, so a capture that
+    // cannot start creates nothing.
+    let early = match cfg.rotate.dir.is_dir() {
+        true => Some(FolderLock::acquire(&cfg.rotate.dir)?),
+        false => None,
+    };
+    let mut src: Box<dyn LiveSource> = if cfg.listen.is_empty() {
+        Box::new(LiveCapture::open(&cfg.capture, shutdown.clone())?)
+    } else {
+        Box::new(UdpListener::open(
+            &cfg.listen,
+            cfg.capture.buffer_bytes as usize,
+            shutdown.clone(),
+        )?)
+    };
+    let _lock = match early {
+        Some(lock) => lock,
+        None => FolderLock::acquire(&cfg.rotate.dir)?,
+    };
+    let name = src.name();
     let mut rotator = Rotator::create(cfg.rotate.clone(), SystemTime::now())?;
-    let pcap_stats = src.stats();
-    on_start(&src);
+    let pcap_stats = src.capture_stats();
+    on_start(&*src);
 
     let (parse_tx, parse_rx) = bounded::<Vec<FlowRecord>>(cfg.queue_batches.max(1));
     let (write_tx, write_rx) = bounded::<Vec<Analyzed>>(cfg.queue_batches.max(1));
@@ -176,9 +204,9 @@ pub fn run_live(
     let abort = AtomicBool::new(false);
     let claims = CertClaims::new(cfg.max_cert_cache);
     let validator = Validator::new(cfg.trust.clone(), DEFAULT_CACHE_LIMIT);
-    let source: Arc<str> = Arc::from(format!("live:{}", cfg.capture.interface));
+    let source: Arc<str> = Arc::from(name.as_str());
     let health = Health {
-        interface: &cfg.capture.interface,
+        interface: name.strip_prefix("live:").unwrap_or(&name),
         live: &live,
         status: &status,
         pcap: &pcap_stats,
@@ -194,7 +222,7 @@ pub fn run_live(
             .name("tlstap-capture".into())
             .spawn_scoped(s, || {
                 capture_thread(
-                    &mut src, cfg, flow, &live, &status, &abort, &shutdown, parse_tx,
+                    &mut *src, cfg, flow, &live, &status, &abort, &shutdown, parse_tx,
                 )
             })
             .map_err(|e| RunError::Threads(e.to_string()))?;
@@ -237,7 +265,7 @@ pub fn run_live(
     report.peak_open_flows = status.peak_open_flows.load(Ordering::Relaxed);
     if let Some(message) = problem {
         report.problems.push(InputProblem {
-            path: cfg.capture.interface.clone().into(),
+            path: name.clone().into(),
             message,
             partial: true,
         });
@@ -248,7 +276,7 @@ pub fn run_live(
 /// Runs [`capture_loop`] on the live source; returns the capture error, if any.
 #[allow(clippy::too_many_arguments)]
 fn capture_thread(
-    src: &mut LiveCapture,
+    src: &mut dyn LiveSource,
     cfg: &LiveRunConfig,
     flow: FlowLimits,
     live: &LiveCounters,
@@ -293,8 +321,16 @@ fn capture_thread(
             .peak_open_flows
             .store(fs.peak_open_flows, Ordering::Relaxed);
     };
-    let (_, segments, problem) =
-        capture_loop(src, &mut decoder, &mut table, live, abort, emit, tick);
+    let (_, segments, problem) = capture_loop(
+        src,
+        &mut decoder,
+        &mut table,
+        live,
+        abort,
+        |_| true,
+        emit,
+        tick,
+    );
     let udp = status.udp_datagrams.load(Ordering::Relaxed);
     status
         .tcp_segments

@@ -17,6 +17,16 @@
 //! input order and a file's batches by number, so the output is byte-identical whatever
 //! the thread count or scheduling. The reorder buffer holds only batches that finished
 //! ahead of an earlier one.
+//!
+//! Inputs: [`expand_inputs`] never fails as a whole: a missing path or an unreadable
+//! folder is an [`InputProblem`] and every other input is still read. The same file
+//! named twice (or reached through two folders) is read once. `-` is standard input.
+//!
+//! Stopping: [`run_batch`] takes a stop flag (set on SIGINT by the binary). Once it is
+//! set the capture threads stop reading, hand on every connection read so far, and
+//! start no further file; the output is then written as usual and the report says
+//! `interrupted`. Nothing is written (the folder is left as it was) when no input
+//! turned out to be a capture.
 
 pub mod live;
 mod order;
@@ -33,7 +43,7 @@ use crate::decode::{Decoder, DecoderLimits};
 use crate::flow::table::{FlowLimits, FlowRecord, FlowTable};
 use crate::output::{Chunk, Output, OutputConfig, OutputError, OutputSummary};
 use crate::row::{analyze_flow, Analyzed, CertClaims};
-use crate::source::{CaptureFile, PacketSource, SourceError};
+use crate::source::{BpfFilter, CaptureFile, PacketSource, SourceError};
 use crate::stats::Counters;
 pub use live::{run_live, LiveRunConfig, LiveRunError};
 use order::Reorder;
@@ -104,6 +114,8 @@ pub struct RunConfig {
     pub max_cert_cache: usize,
     /// Roots server chains are validated against (Mozilla's, plus `--ca-file`).
     pub trust: TrustStore,
+    /// `--bpf`: only packets this expression accepts are analysed.
+    pub bpf: Option<String>,
 }
 
 /// A problem with one input: it was unreadable, or damaged part-way.
@@ -132,6 +144,14 @@ pub struct RunReport {
     pub output: OutputSummary,
     pub counters: Counters,
     pub problems: Vec<InputProblem>,
+    /// Files found in folders that are not captures (skipped, not problems).
+    pub skipped: Vec<PathBuf>,
+    /// Inputs read as captures (`files` minus skipped and unreadable ones).
+    pub captures: usize,
+    /// Packets `--bpf` left out.
+    pub bpf_rejected: u64,
+    /// The stop flag ended the run early; everything read until then was written.
+    pub interrupted: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +165,8 @@ pub enum RunError {
     },
     #[error("no capture files found in {0}")]
     NoInputs(String),
+    #[error(transparent)]
+    Bpf(#[from] crate::source::BpfError),
     #[error("starting worker threads: {0}")]
     Threads(String),
     #[error("{0}")]
@@ -161,55 +183,95 @@ pub struct Input {
     pub from_dir: bool,
 }
 
+/// What [`expand_inputs`] found.
+#[derive(Debug, Default)]
+pub struct Expanded {
+    pub inputs: Vec<Input>,
+    /// Paths that do not exist or folders that cannot be listed.
+    pub problems: Vec<InputProblem>,
+    /// Inputs left out because an earlier one is the same file.
+    pub duplicates: usize,
+}
+
 /// Expand files and folders (walked recursively, in sorted order) into capture files.
-/// Hidden files and folders (starting with `.`) inside folders are skipped.
-pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, RunError> {
-    fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<(), RunError> {
-        let rd = std::fs::read_dir(dir).map_err(|source| RunError::Input {
-            path: dir.to_owned(),
-            source,
-        })?;
-        let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        entries.sort();
-        for p in entries {
-            let hidden = p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'));
-            if hidden {
-                continue;
-            }
-            if p.is_dir() {
-                walk(&p, out)?;
-            } else if p.is_file() {
-                out.push(Input {
-                    path: p,
-                    from_dir: true,
-                });
+/// Hidden files and folders (starting with `.`) inside folders are skipped; `-` is
+/// standard input. A path that cannot be read is a problem, not the end: the rest is
+/// still expanded. A file reached twice (named twice, or also inside a named folder)
+/// is kept once, at its first place.
+pub fn expand_inputs(paths: &[PathBuf]) -> Expanded {
+    use std::os::unix::fs::MetadataExt;
+    fn problem(path: &Path, e: &std::io::Error) -> InputProblem {
+        let message = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file or folder".to_owned(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+            _ => e.to_string(),
+        };
+        InputProblem {
+            path: path.to_owned(),
+            message,
+            partial: false,
+        }
+    }
+    struct Walk {
+        out: Expanded,
+        seen: std::collections::HashSet<(u64, u64)>,
+    }
+    impl Walk {
+        fn add(&mut self, path: PathBuf, md: &std::fs::Metadata, from_dir: bool) {
+            if self.seen.insert((md.dev(), md.ino())) {
+                self.out.inputs.push(Input { path, from_dir });
+            } else {
+                self.out.duplicates += 1;
             }
         }
-        Ok(())
+        fn dir(&mut self, dir: &Path) {
+            let rd = match std::fs::read_dir(dir) {
+                Ok(rd) => rd,
+                Err(e) => return self.out.problems.push(problem(dir, &e)),
+            };
+            let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            entries.sort();
+            for p in entries {
+                let hidden = p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.'));
+                if hidden {
+                    continue;
+                }
+                match std::fs::metadata(&p) {
+                    Ok(md) if md.is_dir() => self.dir(&p),
+                    Ok(md) if md.is_file() => self.add(p, &md, true),
+                    Ok(_) => {} // sockets, devices, FIFOs: only read when named
+                    Err(e) => self.out.problems.push(problem(&p, &e)),
+                }
+            }
+        }
     }
-    let mut out = Vec::new();
+    let mut w = Walk {
+        out: Expanded::default(),
+        seen: Default::default(),
+    };
+    let mut stdin = false;
     for p in paths {
-        let md = std::fs::metadata(p).map_err(|source| RunError::Input {
-            path: p.clone(),
-            source,
-        })?;
-        if md.is_dir() {
-            walk(p, &mut out)?;
-        } else {
-            out.push(Input {
-                path: p.clone(),
-                from_dir: false,
-            });
+        if p.as_os_str() == "-" {
+            if !std::mem::replace(&mut stdin, true) {
+                w.out.inputs.push(Input {
+                    path: p.clone(),
+                    from_dir: false,
+                });
+            } else {
+                w.out.duplicates += 1;
+            }
+            continue;
+        }
+        match std::fs::metadata(p) {
+            Ok(md) if md.is_dir() => w.dir(p),
+            Ok(md) => w.add(p.clone(), &md, false),
+            Err(e) => w.out.problems.push(problem(p, &e)),
         }
     }
-    if out.is_empty() {
-        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        return Err(RunError::NoInputs(names.join(", ")));
-    }
-    Ok(out)
+    w.out
 }
 
 /// Extensions that say "this is meant to be a capture" (so a damaged one is reported
@@ -251,6 +313,11 @@ enum ToWrite {
 /// What a capture thread reports for one file.
 #[derive(Debug, Default)]
 struct FileResult {
+    /// The file opened as a capture.
+    capture: bool,
+    /// Found in a folder and not a capture: skipped.
+    skipped: Option<PathBuf>,
+    bpf_rejected: u64,
     /// Batches handed to the parser pool.
     batches: u64,
     bytes: u64,
@@ -277,6 +344,9 @@ impl RunReport {
         self.tls_flows += res.tls_flows;
         self.peak_open_flows = self.peak_open_flows.max(res.peak_open_flows);
         self.counters.merge(&res.counters);
+        self.captures += usize::from(res.capture);
+        self.bpf_rejected += res.bpf_rejected;
+        self.skipped.extend(res.skipped);
         if let Some(p) = res.problem {
             self.problems.push(p);
         }
@@ -288,6 +358,9 @@ impl RunReport {
 /// stops the read and is not counted); the source's totals and counters come back as a
 /// [`FileResult`].
 /// The one path shared by `read` (per file) and [`analyze_source`].
+// Each argument is a separate stage's state or a caller's hook; bundling them in a
+// struct only to please the lint would hide which caller owns what.
+#[allow(clippy::too_many_arguments)]
 fn read_source<S: PacketSource + ?Sized>(
     src: &mut S,
     path: &Path,
@@ -295,9 +368,11 @@ fn read_source<S: PacketSource + ?Sized>(
     decoder: DecoderLimits,
     live: &LiveCounters,
     stop: &AtomicBool,
+    mut filter: Option<&mut BpfFilter>,
     mut emit: impl FnMut(u64, Vec<FlowRecord>) -> bool,
 ) -> FileResult {
     let mut decoder = Decoder::new(decoder);
+    let mut filter_counters = Counters::new();
     let mut table = FlowTable::new(flow);
     let mut batches = 0u64;
     let numbered = |recs| {
@@ -305,20 +380,30 @@ fn read_source<S: PacketSource + ?Sized>(
         batches += u64::from(taken);
         taken
     };
+    let accept = |p: &crate::source::RawPacket<'_>| {
+        filter
+            .as_deref_mut()
+            .is_none_or(|f| f.accepts(p, &mut filter_counters))
+    };
     let (packets, segments, problem) = capture_loop(
         src,
         &mut decoder,
         &mut table,
         live,
         stop,
+        accept,
         numbered,
         |_, _| {},
     );
     let fs = table.stats();
     let mut counters = fs.counters.clone();
+    counters.merge(&filter_counters);
     counters.merge(decoder.counters());
     counters.merge(&src.counters());
     FileResult {
+        capture: true,
+        skipped: None,
+        bpf_rejected: filter.map_or(0, |f| f.rejected),
         batches,
         bytes: src.bytes_consumed(),
         packets,
@@ -343,18 +428,23 @@ pub const MAX_BATCH_DELAY_NS: i64 = 200_000_000;
 
 /// Read packets from `src` through decode and the flow table, sending batches of
 /// records to `emit` (which returns `false` to stop). Shared by files and live capture
-/// (one code path after the packet source). Stops early when `stop` is set.
+/// (one code path after the packet source). Stops early when `stop` is set. Packets
+/// `accept` refuses (`read --bpf`) are left out before anything counts them.
 ///
 /// Every [`PUBLISH_EVERY`] packets, every second of packet time and whenever a live
 /// source's read times out, progress is published to `live` and `tick` is called with
 /// the table and decoder (the live pipeline snapshots their counters there). A live
 /// source's timeout also hands on the records held so far.
+// Each argument is a stage's state or a hook of the caller (`read` and `live` differ
+// in all three hooks); see `read_source`.
+#[allow(clippy::too_many_arguments)]
 pub fn capture_loop<S: PacketSource + ?Sized>(
     src: &mut S,
     decoder: &mut Decoder,
     table: &mut FlowTable,
     live: &LiveCounters,
     stop: &AtomicBool,
+    mut accept: impl FnMut(&crate::source::RawPacket<'_>) -> bool,
     mut emit: impl FnMut(Vec<FlowRecord>) -> bool,
     mut tick: impl FnMut(&FlowTable, &Decoder),
 ) -> (u64, u64, Option<String>) {
@@ -399,6 +489,9 @@ pub fn capture_loop<S: PacketSource + ?Sized>(
                 break;
             }
         };
+        if !accept(&pkt) {
+            continue;
+        }
         packets += 1;
         let ts = pkt.ts_ns;
         let held = out.len();
@@ -440,20 +533,25 @@ fn process_file(
     cfg: &RunConfig,
     flow: FlowLimits,
     live: &LiveCounters,
-    stop: &AtomicBool,
+    stop: &Arc<AtomicBool>,
     file_idx: usize,
     tx: &Sender<ToParse>,
 ) -> FileResult {
     let path = input.path.as_path();
     let mut res = FileResult::default();
-    let mut src = match CaptureFile::open(path) {
+    if stop.load(Ordering::Relaxed) {
+        return res;
+    }
+    let mut src = match CaptureFile::open_stoppable(path, stop.clone()) {
         Ok(s) => s,
         Err(SourceError::NotACapture { .. } | SourceError::Empty)
             if input.from_dir && !capture_like_name(path) =>
         {
             res.counters.bump("input.skipped_not_a_capture");
+            res.skipped = Some(path.to_owned());
             return res;
         }
+        Err(_) if stop.load(Ordering::Relaxed) => return res,
         Err(e) => {
             res.problem = Some(InputProblem {
                 path: path.to_owned(),
@@ -463,13 +561,39 @@ fn process_file(
             return res;
         }
     };
-    read_source(&mut src, path, flow, cfg.decoder, live, stop, |n, recs| {
-        tx.send(ToParse::Flows((file_idx, n), recs)).is_ok()
-    })
+    // Checked by `run_batch` before any thread starts, so this compiles.
+    let mut filter = cfg.bpf.as_deref().and_then(|e| BpfFilter::new(e).ok());
+    let mut res = read_source(
+        &mut src,
+        path,
+        flow,
+        cfg.decoder,
+        live,
+        stop,
+        filter.as_mut(),
+        |n, recs| tx.send(ToParse::Flows((file_idx, n), recs)).is_ok(),
+    );
+    if stop.load(Ordering::Relaxed)
+        && res
+            .problem
+            .as_ref()
+            .is_some_and(|p| p.message.contains("cut short"))
+    {
+        // A pipe ended by the stop mid-record: not damage.
+        res.problem = None;
+    }
+    res
 }
 
-/// Run a batch analysis over capture files.
-pub fn run_batch(cfg: &RunConfig, progress: &Progress) -> Result<RunReport, RunError> {
+/// Run a batch analysis over capture files. Setting `stop` (SIGINT) ends reading early;
+/// what was read is still written and the report says `interrupted`. When no input is
+/// a capture, nothing is written and the output folder is not touched
+/// (`report.captures == 0`).
+pub fn run_batch(
+    cfg: &RunConfig,
+    progress: &Progress,
+    stop: Arc<AtomicBool>,
+) -> Result<RunReport, RunError> {
     let files = cfg.inputs.clone();
     let threads = cfg.threads.max(1);
     let capture_threads = threads.min(files.len()).max(1);
@@ -477,6 +601,16 @@ pub fn run_batch(cfg: &RunConfig, progress: &Progress) -> Result<RunReport, RunE
         max_memory: table_memory(cfg.flow.max_memory, threads, capture_threads)?,
         ..cfg.flow
     };
+    if let Some(expr) = &cfg.bpf {
+        BpfFilter::new(expr)?;
+    }
+    let mut report = RunReport {
+        files: files.len(),
+        ..Default::default()
+    };
+    if files.is_empty() {
+        return Ok(report);
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("tlstap-parse-{i}"))
@@ -486,7 +620,6 @@ pub fn run_batch(cfg: &RunConfig, progress: &Progress) -> Result<RunReport, RunE
     let (parse_tx, parse_rx) = bounded::<ToParse>(CHANNEL_BATCHES);
     let (write_tx, write_rx) = bounded::<ToWrite>(CHANNEL_BATCHES);
     let live = Arc::new(LiveCounters::default());
-    let stop = AtomicBool::new(false);
     let next_file = AtomicUsize::new(0);
     let claims = CertClaims::new(cfg.max_cert_cache);
     let validator = Validator::new(cfg.trust.clone(), DEFAULT_CACHE_LIMIT);
@@ -494,7 +627,9 @@ pub fn run_batch(cfg: &RunConfig, progress: &Progress) -> Result<RunReport, RunE
         .iter()
         .map(|i| Arc::from(i.path.display().to_string()))
         .collect();
-    let mut output = Output::create(cfg.output.clone())?;
+    // Created when the first capture is found, so a run that finds none leaves the
+    // output folder untouched.
+    let mut output: Option<Output> = None;
 
     let total_bytes: u64 = files
         .iter()
@@ -503,15 +638,14 @@ pub fn run_batch(cfg: &RunConfig, progress: &Progress) -> Result<RunReport, RunE
         .sum();
     let ticker = progress.start(total_bytes, live.clone());
 
-    let mut report = RunReport {
-        files: files.len(),
-        ..Default::default()
-    };
     let write_result: Result<(), OutputError> = std::thread::scope(|s| {
         for _ in 0..capture_threads {
             let tx = parse_tx.clone();
             let (files, next_file, live, stop, flow) = (&files, &next_file, &live, &stop, flow);
             s.spawn(move || loop {
+                if stop.load(Ordering::Relaxed) {
+                    break; // files not started yet are not read
+                }
                 let i = next_file.fetch_add(1, Ordering::Relaxed);
                 let Some(input) = files.get(i) else { break };
                 let res = process_file(input, cfg, flow, live, stop, i, &tx);
@@ -533,10 +667,21 @@ pub fn run_batch(cfg: &RunConfig, progress: &Progress) -> Result<RunReport, RunE
                 });
             });
         }
-        writer_loop(write_rx, files.len(), &mut output, &mut report, &stop)
+        writer_loop(
+            write_rx,
+            files.len(),
+            &cfg.output,
+            &mut output,
+            &mut report,
+            &stop,
+        )
     });
     ticker.finish();
     write_result?;
+    report.interrupted = stop.load(Ordering::Relaxed);
+    let Some(output) = output else {
+        return Ok(report);
+    };
     let (summary, counters) = output.finish()?;
     report.counters.merge(&counters);
     report.output = summary;
@@ -571,24 +716,45 @@ fn parse_worker(
 fn writer_loop(
     rx: Receiver<ToWrite>,
     files: usize,
-    output: &mut Output,
+    cfg: &OutputConfig,
+    output: &mut Option<Output>,
     report: &mut RunReport,
     stop: &AtomicBool,
 ) -> Result<(), OutputError> {
     let mut order = Reorder::new(files);
     let mut failed = None;
+    report.files = 0;
     for msg in rx {
         if failed.is_some() {
             continue; // drain so the other stages can finish
+        }
+        let capture = match &msg {
+            ToWrite::Chunk(..) => true,
+            ToWrite::FileDone(_, res) => res.capture,
+        };
+        if capture && output.is_none() {
+            match Output::create(cfg.clone()) {
+                Ok(o) => *output = Some(o),
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    failed = Some(e);
+                    continue;
+                }
+            }
         }
         match msg {
             ToWrite::Chunk((file, batch), chunk) => order.push(file, batch, chunk),
             ToWrite::FileDone(file, res) => {
                 order.file_done(file, res.batches);
+                report.files += 1;
                 report.add_file(*res);
             }
         }
-        if let Err(e) = order.drain(|c| output.push(*c?)) {
+        let drained = match output.as_mut() {
+            Some(out) => order.drain(|c| out.push(*c?)),
+            None => Ok(()),
+        };
+        if let Err(e) = drained {
             stop.store(true, Ordering::Relaxed);
             failed = Some(e);
         }
@@ -662,6 +828,7 @@ pub fn analyze_source<S: PacketSource + ?Sized>(
         decoder,
         &live,
         &stop,
+        None,
         |_, recs| {
             records.extend(recs);
             true

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{format_ts, Counts, Summary, EXPIRY_WINDOW_DAYS};
+use super::{format_ts, percent, Counts, PqRow, Readiness, Share, Summary, EXPIRY_WINDOW_DAYS};
 use crate::findings::describe;
 
 /// Bar colour of the distributions (versions, ciphers, SNIs, JA4s, validation).
@@ -72,6 +72,93 @@ fn top(c: &Counts, n: usize) -> Vec<(String, u64)> {
     c.iter().take(n).cloned().collect()
 }
 
+/// A ranked chart of the first `n` of `c`, with the text report's "(N more, M
+/// handshakes)" note under it when some were left out.
+fn ranked(out: &mut String, title: &str, c: &Counts, n: usize) {
+    bars(out, title, &top(c, n), BAR_COLOUR);
+    more(out, c.len(), n, c.iter().skip(n).map(|r| r.1).sum());
+}
+
+fn more(out: &mut String, len: usize, n: usize, rest: u64) {
+    if len > n {
+        let _ = writeln!(
+            out,
+            "<p class=more>({} more, {rest} handshakes)</p>",
+            len - n
+        );
+    }
+}
+
+fn pq_table(out: &mut String, title: &str, rows: &[PqRow], n: usize) {
+    let _ = writeln!(out, "<h3>{}</h3>", esc(title));
+    if rows.is_empty() {
+        let _ = writeln!(out, "<p class=none>none</p>");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<table><tr><th></th><th>handshakes</th><th>PQ offered</th><th>PQ negotiated</th></tr>"
+    );
+    for r in rows.iter().take(n) {
+        let cell = |k: u64| format!("{k} ({})", percent((k, r.handshakes)));
+        let _ = writeln!(
+            out,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&r.key),
+            r.handshakes,
+            cell(r.offered),
+            cell(r.negotiated)
+        );
+    }
+    let _ = writeln!(out, "</table>");
+    more(
+        out,
+        rows.len(),
+        n,
+        rows.iter().skip(n).map(|r| r.handshakes).sum(),
+    );
+}
+
+/// The "Post-quantum readiness" section.
+fn readiness(out: &mut String, r: &Readiness, n: usize) {
+    let _ = writeln!(
+        out,
+        "<h2>Post-quantum readiness</h2>\
+         <table><tr><th></th><th>handshakes</th><th>of</th><th>share</th></tr>"
+    );
+    let line = |out: &mut String, what: &str, s: Share, of: &str| {
+        let _ = writeln!(
+            out,
+            "<tr><td>{what}</td><td>{}</td><td>{} {of}</td><td>{}</td></tr>",
+            s.0,
+            s.1,
+            percent(s)
+        );
+    };
+    line(
+        out,
+        "PQ key exchange offered",
+        r.pq_offered,
+        "with a ClientHello",
+    );
+    line(
+        out,
+        "PQ key exchange negotiated",
+        r.pq_negotiated,
+        "with a ServerHello",
+    );
+    line(out, "ECH offered", r.ech_offered, "with a ClientHello");
+    line(
+        out,
+        "TLS 1.3 negotiated",
+        r.tls13,
+        "with a negotiated version",
+    );
+    let _ = writeln!(out, "</table>");
+    pq_table(out, "By server name", &r.by_sni, n);
+    pq_table(out, "By client JA4", &r.by_ja4, n);
+}
+
 /// The whole report as one HTML page; `n` entries per ranked list.
 pub fn render(s: &Summary, n: usize) -> String {
     let mut out = String::new();
@@ -83,7 +170,7 @@ pub fn render(s: &Summary, n: usize) -> String {
          h1{{font-size:22px}}h2{{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}}\
          .l{{font:12px monospace;fill:#222}}.n{{font:12px sans-serif;fill:#444}}\
          table{{border-collapse:collapse}}td,th{{padding:3px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}}\
-         code{{font-size:12px}}.none{{color:#777}}</style></head><body>",
+         code{{font-size:12px}}.none,.more{{color:#777}}h3{{font-size:15px}}</style></head><body>",
         esc(&s.dir.display().to_string())
     );
     let span = match (s.first_ts_us, s.last_ts_us) {
@@ -122,31 +209,12 @@ pub fn render(s: &Summary, n: usize) -> String {
         }
         let _ = writeln!(out, "</table>");
     }
-    bars(
-        &mut out,
-        "Handshakes by version",
-        &top(&s.versions, n),
-        BAR_COLOUR,
-    );
-    bars(
-        &mut out,
-        "Handshakes by cipher suite",
-        &top(&s.ciphers, n),
-        BAR_COLOUR,
-    );
-    bars(
-        &mut out,
-        "Chain validation",
-        &top(&s.validation, n),
-        BAR_COLOUR,
-    );
-    bars(&mut out, "Top SNIs", &top(&s.snis, n), BAR_COLOUR);
-    bars(
-        &mut out,
-        "Top JA4 fingerprints",
-        &top(&s.ja4s, n),
-        BAR_COLOUR,
-    );
+    ranked(&mut out, "Handshakes by version", &s.versions, n);
+    ranked(&mut out, "Handshakes by cipher suite", &s.ciphers, n);
+    ranked(&mut out, "Chain validation", &s.validation, n);
+    ranked(&mut out, "Top SNIs", &s.snis, n);
+    ranked(&mut out, "Top JA4 fingerprints", &s.ja4s, n);
+    readiness(&mut out, &s.readiness, n);
     let _ = writeln!(
         out,
         "<h2>Certificates expired or expiring within {EXPIRY_WINDOW_DAYS} days</h2>\
@@ -171,6 +239,9 @@ pub fn render(s: &Summary, n: usize) -> String {
             );
         }
         let _ = writeln!(out, "</table>");
+        if s.expiring.len() > n {
+            let _ = writeln!(out, "<p class=more>({} more)</p>", s.expiring.len() - n);
+        }
     }
     let _ = writeln!(out, "</body></html>");
     out
@@ -179,6 +250,39 @@ pub fn render(s: &Summary, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the text report notes as "N more" the page notes too.
+    #[test]
+    fn more_notes_match_the_text_report() {
+        let counts: Counts = (0..5).map(|i| (format!("v{i}"), 5 - i)).collect();
+        let s = Summary {
+            versions: counts.clone(),
+            snis: counts,
+            readiness: Readiness {
+                by_ja4: (0..4)
+                    .map(|i| PqRow {
+                        key: format!("t13d{i}"),
+                        handshakes: 2,
+                        offered: 1,
+                        negotiated: 0,
+                    })
+                    .collect(),
+                pq_offered: (4, 8),
+                ..Readiness::default()
+            },
+            ..Summary::default()
+        };
+        let h = render(&s, 2);
+        let t = super::super::text::render(&s, 2);
+        for note in ["(3 more, 6 handshakes)", "(2 more, 4 handshakes)"] {
+            assert!(h.contains(note), "html lacks {note}");
+            assert!(t.contains(note), "text lacks {note}");
+        }
+        assert_eq!(h.matches("(3 more, 6 handshakes)").count(), 2);
+        assert!(h.contains("Post-quantum readiness") && t.contains("Post-quantum readiness"));
+        assert!(h.contains("50.0%") && t.contains("50.0%"));
+        assert!(h.contains("1 (50.0%)"));
+    }
 
     #[test]
     fn values_are_escaped() {

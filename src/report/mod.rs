@@ -1,10 +1,13 @@
 //! `tlstap report`: a summary of an output folder for a person.
 //!
-//! [`Summary::load`] reads the Parquet tables back (the flat `handshakes.parquet` /
-//! `certificates.parquet`, or, when the flat file is absent, every `*.parquet` under
+//! [`Summary::load`] reads the tables back (the flat `handshakes.parquet` /
+//! `certificates.parquet`, or the `.jsonl` pair of `--format jsonl` read with the
+//! tables' own schema, or, when the flat file is absent, every `*.parquet` under
 //! `handshakes/` and `certificates/`, as the hive-partitioned live layout writes them)
 //! and counts: versions, ciphers, SNIs, JA4s, validation statuses, findings (with a few
-//! example connections each), and certificates expiring soon. "Soon" is measured from
+//! example connections each), post-quantum readiness ([`Readiness`]: PQ key exchange
+//! offered and negotiated, overall, by server name and by client JA4; ECH and TLS 1.3
+//! shares), and certificates expiring soon. "Soon" is measured from
 //! the latest packet time in the data, never from today, so a report on an old capture
 //! says what was true when it was taken. [`text`] renders it for a terminal, [`html`]
 //! as one self-contained page (inline SVG, no external assets).
@@ -33,8 +36,10 @@ const US_PER_DAY: i64 = 86_400 * 1_000_000;
 /// Why a report could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("{0}: no handshakes.parquet and no handshakes/**/*.parquet")]
+    #[error("{0}: no handshakes.parquet, handshakes.jsonl or handshakes/**/*.parquet (is it an output folder of tlstap read or live?)")]
     NoHandshakes(PathBuf),
+    #[error("{0}: no such folder")]
+    NoFolder(PathBuf),
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
     #[error("{0}: {1}")]
@@ -62,6 +67,102 @@ pub struct FindingSummary {
     pub examples: Vec<String>,
 }
 
+/// Post-quantum key exchange in the handshakes of one server name or one client JA4.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PqRow {
+    pub key: String,
+    pub handshakes: u64,
+    /// Handshakes whose ClientHello offered a PQ group (`pq_offered`).
+    pub offered: u64,
+    /// Handshakes whose server picked a PQ group (`pq_negotiated`).
+    pub negotiated: u64,
+}
+
+/// `(part, whole)` of a share; `whole` counts the handshakes where the question has an
+/// answer (a ClientHello was read, a ServerHello was read, a version was negotiated).
+pub type Share = (u64, u64);
+
+/// The crypto-inventory part of a report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// Of handshakes with a ClientHello: a PQ group offered (`pq_offered`).
+    pub pq_offered: Share,
+    /// Of handshakes with a ServerHello: a PQ group negotiated (`pq_negotiated`).
+    pub pq_negotiated: Share,
+    /// Of handshakes with a ClientHello: encrypted_client_hello offered.
+    pub ech_offered: Share,
+    /// Of handshakes with a negotiated version: TLS 1.3 (or DTLS 1.3, or a draft).
+    pub tls13: Share,
+    /// By server name (`(no SNI)` for none), most handshakes first.
+    pub by_sni: Vec<PqRow>,
+    /// By client JA4 (rows with a fingerprint), most handshakes first.
+    pub by_ja4: Vec<PqRow>,
+}
+
+impl Readiness {
+    fn add(&mut self, b: &RecordBatch, i: usize, sni: &mut PqMap, ja4: &mut PqMap) {
+        let offered = bool_at(b, "pq_offered", i);
+        let negotiated = bool_at(b, "pq_negotiated", i);
+        let tally = |s: &mut Share, v: Option<bool>| {
+            if let Some(v) = v {
+                s.1 += 1;
+                s.0 += u64::from(v);
+            }
+        };
+        tally(&mut self.pq_offered, offered);
+        tally(&mut self.pq_negotiated, negotiated);
+        // `ech_offered` is false, not null, without a ClientHello: `pq_offered` says
+        // whether there was one.
+        tally(
+            &mut self.ech_offered,
+            offered.and(bool_at(b, "ech_offered", i)),
+        );
+        tally(
+            &mut self.tls13,
+            str_at(b, "version_name", i).map(|v| v.starts_with("TLSv1.3") || v == "DTLSv1.3"),
+        );
+        let count = |m: &mut PqMap, key: &str| {
+            let r = m.entry(key.to_owned()).or_default();
+            r.0 += 1;
+            r.1 += u64::from(offered == Some(true));
+            r.2 += u64::from(negotiated == Some(true));
+        };
+        count(sni, str_at(b, "sni", i).unwrap_or("(no SNI)"));
+        if let Some(j) = str_at(b, "ja4", i) {
+            count(ja4, j);
+        }
+    }
+}
+
+type PqMap = HashMap<String, (u64, u64, u64)>;
+
+/// Most handshakes first, ties by key.
+fn pq_rows(m: PqMap) -> Vec<PqRow> {
+    let mut v: Vec<PqRow> = m
+        .into_iter()
+        .map(|(key, (handshakes, offered, negotiated))| PqRow {
+            key,
+            handshakes,
+            offered,
+            negotiated,
+        })
+        .collect();
+    v.sort_by(|a, b| {
+        b.handshakes
+            .cmp(&a.handshakes)
+            .then_with(|| a.key.cmp(&b.key))
+    });
+    v
+}
+
+/// `"12.5%"` of a share, `"n/a"` when nothing could be counted.
+pub fn percent((part, whole): Share) -> String {
+    if whole == 0 {
+        return "n/a".into();
+    }
+    format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+}
+
 /// Everything a report shows.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
@@ -76,15 +177,19 @@ pub struct Summary {
     pub ja4s: Counts,
     pub validation: Counts,
     pub findings: Vec<FindingSummary>,
+    pub readiness: Readiness,
     pub certificates: u64,
     pub expiring: Vec<Expiring>,
 }
 
-/// The Parquet files of one table: `DIR/NAME.parquet`, else `DIR/NAME/**/*.parquet`.
+/// The files of one table: `DIR/NAME.parquet`, else `DIR/NAME.jsonl`, else
+/// `DIR/NAME/**/*.parquet`.
 fn table_files(dir: &Path, name: &str) -> Vec<PathBuf> {
-    let flat = dir.join(format!("{name}.parquet"));
-    if flat.is_file() {
-        return vec![flat];
+    for ext in ["parquet", "jsonl"] {
+        let flat = dir.join(format!("{name}.{ext}"));
+        if flat.is_file() {
+            return vec![flat];
+        }
     }
     let mut out = Vec::new();
     collect_parquet(&dir.join(name), &mut out);
@@ -118,6 +223,23 @@ fn for_each_batch(
 ) -> Result<(), ReportError> {
     for path in files {
         let file = std::fs::File::open(path).map_err(|e| ReportError::Io(path.clone(), e))?;
+        if path.extension().is_some_and(|x| x == "jsonl") {
+            // JSON lines carry no schema: read them with the one `read` wrote them with.
+            let name = path.file_stem().unwrap_or_default();
+            let schema = if name == "certificates" {
+                crate::output::certificates_schema()
+            } else {
+                crate::output::handshakes_schema()
+            };
+            let reader = arrow::json::ReaderBuilder::new(schema)
+                .build(std::io::BufReader::new(file))
+                .map_err(|e| ReportError::Parquet(path.clone(), e.to_string()))?;
+            for batch in reader {
+                let batch = batch.map_err(|e| ReportError::Parquet(path.clone(), e.to_string()))?;
+                f(&batch, path);
+            }
+            continue;
+        }
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
             .and_then(|b| b.build())
             .map_err(|e| ReportError::Parquet(path.clone(), e.to_string()))?;
@@ -147,6 +269,11 @@ fn u16_at(b: &RecordBatch, name: &str, i: usize) -> Option<u16> {
     (!a.is_null(i)).then(|| a.value(i))
 }
 
+fn bool_at(b: &RecordBatch, name: &str, i: usize) -> Option<bool> {
+    let a = b.column_by_name(name)?.as_boolean_opt()?;
+    (!a.is_null(i)).then(|| a.value(i))
+}
+
 fn list_at(b: &RecordBatch, name: &str, i: usize) -> Vec<String> {
     let Some(l) = b.column_by_name(name).and_then(|c| c.as_list_opt::<i32>()) else {
         return Vec::new();
@@ -170,6 +297,9 @@ fn sorted(m: HashMap<String, u64>) -> Counts {
 impl Summary {
     /// Read an output folder.
     pub fn load(dir: &Path) -> Result<Summary, ReportError> {
+        if !dir.is_dir() {
+            return Err(ReportError::NoFolder(dir.to_path_buf()));
+        }
         let hs_files = table_files(dir, "handshakes");
         if hs_files.is_empty() {
             return Err(ReportError::NoHandshakes(dir.to_path_buf()));
@@ -186,6 +316,7 @@ impl Summary {
             HashMap::new(),
         );
         let mut findings: HashMap<String, FindingSummary> = HashMap::new();
+        let (mut pq_sni, mut pq_ja4) = (PqMap::new(), PqMap::new());
         let bump = |m: &mut HashMap<String, u64>, k: Option<&str>| {
             if let Some(k) = k {
                 *m.entry(k.to_owned()).or_default() += 1;
@@ -206,6 +337,7 @@ impl Summary {
                 bump(&mut snis, Some(str_at(b, "sni", i).unwrap_or("(no SNI)")));
                 bump(&mut ja4s, str_at(b, "ja4", i));
                 bump(&mut validation, str_at(b, "validation_status", i));
+                s.readiness.add(b, i, &mut pq_sni, &mut pq_ja4);
                 for code in list_at(b, "findings", i) {
                     let f = findings
                         .entry(code.clone())
@@ -226,6 +358,8 @@ impl Summary {
         s.snis = sorted(snis);
         s.ja4s = sorted(ja4s);
         s.validation = sorted(validation);
+        s.readiness.by_sni = pq_rows(pq_sni);
+        s.readiness.by_ja4 = pq_rows(pq_ja4);
         let mut f: Vec<FindingSummary> = findings.into_values().collect();
         f.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
         s.findings = f;

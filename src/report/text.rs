@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{format_ts, Counts, Summary, EXPIRY_WINDOW_DAYS};
+use super::{format_ts, percent, Counts, PqRow, Readiness, Share, Summary, EXPIRY_WINDOW_DAYS};
 use crate::findings::describe;
 
 /// Width of the longest bar, in characters.
@@ -30,6 +30,82 @@ fn section(out: &mut String, title: &str, counts: &Counts, top: usize) {
         let rest: u64 = counts.iter().skip(top).map(|c| c.1).sum();
         let _ = writeln!(out, "  ({} more, {rest} handshakes)", counts.len() - top);
     }
+}
+
+fn share_line(out: &mut String, what: &str, s: Share, of: &str) {
+    let _ = writeln!(
+        out,
+        "  {what:<27} {:>7} of {:>7} {of:<36} {:>6}",
+        s.0,
+        s.1,
+        percent(s)
+    );
+}
+
+fn pq_table(out: &mut String, title: &str, rows: &[PqRow], top: usize) {
+    let _ = writeln!(out, "  {title}");
+    if rows.is_empty() {
+        let _ = writeln!(out, "    (none)");
+        return;
+    }
+    let width = rows
+        .iter()
+        .take(top)
+        .map(|r| r.key.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let _ = writeln!(
+        out,
+        "    {:<width$}  {:>10}  {:>15}  {:>15}",
+        "", "handshakes", "PQ offered", "PQ negotiated"
+    );
+    for r in rows.iter().take(top) {
+        let cell = |n: u64| format!("{n} ({})", percent((n, r.handshakes)));
+        let _ = writeln!(
+            out,
+            "    {:<width$}  {:>10}  {:>15}  {:>15}",
+            r.key,
+            r.handshakes,
+            cell(r.offered),
+            cell(r.negotiated)
+        );
+    }
+    if rows.len() > top {
+        let rest: u64 = rows.iter().skip(top).map(|r| r.handshakes).sum();
+        let _ = writeln!(out, "    ({} more, {rest} handshakes)", rows.len() - top);
+    }
+}
+
+/// The "Post-quantum readiness" section.
+fn readiness(out: &mut String, r: &Readiness, top: usize) {
+    let _ = writeln!(out, "\nPost-quantum readiness");
+    share_line(
+        out,
+        "PQ key exchange offered",
+        r.pq_offered,
+        "handshakes with a ClientHello",
+    );
+    share_line(
+        out,
+        "PQ key exchange negotiated",
+        r.pq_negotiated,
+        "handshakes with a ServerHello",
+    );
+    share_line(
+        out,
+        "ECH offered",
+        r.ech_offered,
+        "handshakes with a ClientHello",
+    );
+    share_line(
+        out,
+        "TLS 1.3 negotiated",
+        r.tls13,
+        "handshakes with a negotiated version",
+    );
+    pq_table(out, "by server name", &r.by_sni, top);
+    pq_table(out, "by client JA4", &r.by_ja4, top);
 }
 
 /// The whole report as text; `top` entries per ranked list.
@@ -72,6 +148,8 @@ pub fn render(s: &Summary, top: usize) -> String {
             let _ = writeln!(out, "      e.g. {e}");
         }
     }
+
+    readiness(&mut out, &s.readiness, top);
 
     let _ = writeln!(
         out,

@@ -267,11 +267,75 @@ fn parse_idb(e: Endian, body: &[u8]) -> Option<Interface> {
     Some(iface)
 }
 
+/// A pipe, FIFO or terminal read so that a stop request ends it even while no byte
+/// comes: it waits with `poll(2)` for at most [`STOP_POLL_MS`] at a time and reports
+/// the end of input once `stop` is set. (A blocking `read(2)` on a quiet pipe would
+/// hold the capture thread, and with it the whole run, after Ctrl-C.)
+struct StopAware<R> {
+    inner: R,
+    fd: std::os::fd::RawFd,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Longest wait in `poll(2)` between two looks at the stop flag.
+pub const STOP_POLL_MS: i32 = 100;
+
+impl<R: Read> Read for StopAware<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return Ok(0);
+            }
+            let mut pfd = libc::pollfd {
+                fd: self.fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd for the duration of the call.
+            let rc = unsafe { libc::poll(&mut pfd, 1, STOP_POLL_MS) };
+            if rc > 0 {
+                return self.inner.read(buf);
+            }
+            if rc < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
 impl CaptureFile {
     /// Opens a capture file; the format is detected from its content.
     pub fn open(path: &Path) -> Result<CaptureFile, SourceError> {
         let f = File::open(path)?;
         Self::from_reader(Box::new(f))
+    }
+
+    /// Opens a capture file, or standard input for `-`. A pipe, FIFO or terminal is
+    /// read so that setting `stop` ends it (as the end of input) even while it is
+    /// quiet; a regular file is read as by [`open`](Self::open).
+    pub fn open_stoppable(
+        path: &Path,
+        stop: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<CaptureFile, SourceError> {
+        use std::os::fd::AsRawFd;
+        if path == Path::new("-") {
+            let stdin = io::stdin();
+            let fd = stdin.as_raw_fd();
+            return Self::from_reader(Box::new(StopAware {
+                inner: stdin,
+                fd,
+                stop,
+            }));
+        }
+        let f = File::open(path)?;
+        if f.metadata()?.is_file() {
+            return Self::from_reader(Box::new(f));
+        }
+        let fd = f.as_raw_fd();
+        Self::from_reader(Box::new(StopAware { inner: f, fd, stop }))
     }
 
     /// Reads a capture from any byte stream (pcap, pcapng, or either gzip-compressed).

@@ -145,6 +145,7 @@ enum State {
 /// A running libpcap capture.
 pub struct LiveCapture {
     cap: Capture<Active>,
+    interface: String,
     linktype: u32,
     stop: Arc<AtomicBool>,
     state: State,
@@ -219,6 +220,7 @@ impl LiveCapture {
         let linktype = u32::try_from(cap.get_datalink().0).unwrap_or(0);
         Ok(LiveCapture {
             cap,
+            interface: cfg.interface.clone(),
             linktype,
             stop,
             state: State::Running,
@@ -277,6 +279,24 @@ impl LiveCapture {
         // SAFETY: one valid pollfd, count 1; poll only writes `revents`.
         let n = unsafe { libc::poll(&mut pfd, 1, self.read_timeout_ms) };
         n > 0
+    }
+}
+
+impl super::LiveSource for LiveCapture {
+    fn name(&self) -> String {
+        format!("live:{}", self.interface)
+    }
+
+    fn describe(&self) -> String {
+        format!("{} (linktype {})", self.interface, self.linktype())
+    }
+
+    fn capture_stats(&self) -> Arc<CaptureStats> {
+        self.stats()
+    }
+
+    fn publish_stats(&mut self) {
+        LiveCapture::publish_stats(self);
     }
 }
 

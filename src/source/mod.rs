@@ -2,8 +2,10 @@
 //!
 //! A [`PacketSource`] yields [`RawPacket`]s in capture order, each borrowing the source's
 //! buffer until the next call, so reading allocates nothing per packet. Capture
-//! files are read by [`file::CaptureFile`], a libpcap live capture by
-//! [`live::LiveCapture`]; everything after the source is the same code path.
+//! files (or standard input, `-`) are read by [`file::CaptureFile`], a libpcap live
+//! capture by [`live::LiveCapture`], mirrored traffic arriving on UDP sockets (VXLAN,
+//! Geneve, TZSP) by [`udp::UdpListener`]; everything after the source is the same code
+//! path. `read --bpf` filters a file's packets with [`filter::BpfFilter`].
 //!
 //! A file's `None` is the end. A live source also returns `None` when no packet came
 //! within its read timeout (so the caller can hand on what it holds and publish
@@ -19,10 +21,14 @@
 //! block; nothing larger is ever allocated.
 
 pub mod file;
+pub mod filter;
 pub mod live;
+pub mod udp;
 
 pub use file::CaptureFile;
+pub use filter::{BpfError, BpfFilter};
 pub use live::{LiveCapture, LiveConfig, LiveError};
+pub use udp::{ListenSpec, UdpListener};
 
 #[cfg(test)]
 mod tests;
@@ -70,6 +76,19 @@ pub trait PacketSource {
     fn counters(&self) -> Counters {
         Counters::new()
     }
+}
+
+/// A source `tlstap live` runs on: a libpcap capture or the UDP listener. Both publish
+/// the same received / dropped counts for the stats table.
+pub trait LiveSource: PacketSource + Send {
+    /// What it captures from, for messages and `source_file` (`live:eth0`,
+    /// `udp:0.0.0.0:4789`).
+    fn name(&self) -> String;
+    /// One line describing how it captures, for the start message.
+    fn describe(&self) -> String;
+    fn capture_stats(&self) -> std::sync::Arc<live::CaptureStats>;
+    /// Refresh [`LiveSource::capture_stats`] (the owner calls it once more at the end).
+    fn publish_stats(&mut self);
 }
 
 /// Why a source cannot go on. Messages are meant for a user; the caller adds the file name.

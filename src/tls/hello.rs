@@ -578,11 +578,12 @@ fn exact_u16(data: &[u8]) -> Option<u16> {
 /// SSLv2 CLIENT-HELLO (RFC 6101 E.2, RFC 5246 E.2). `msg` starts at `msg_type`, after
 /// the 2-byte record header.
 ///
-/// Cipher specs are 3 bytes. Specs whose first byte is 0 are TLS cipher suites and are
-/// kept as that `u16`; SSLv2-only specs (first byte non-zero, e.g. 0x010080
-/// SSL_CK_RC4_128_WITH_MD5) have no TLS value and are left out of `cipher_suites`
-/// (keeping their low 16 bits would alias real TLS suites). The challenge is stored as
-/// `random`, as sent (16-32 bytes, not left-padded).
+/// Cipher specs are 3 bytes, all kept in `sslv2_cipher_specs`. Specs whose first byte
+/// is 0 are TLS cipher suites and are also kept as that `u16` in `cipher_suites`;
+/// SSLv2-only specs (first byte non-zero, e.g. 0x010080 SSL_CK_RC4_128_WITH_MD5) have
+/// no TLS value and are left out of `cipher_suites` (keeping their low 16 bits would
+/// alias real TLS suites). The challenge is stored as `random`, as sent (16-32 bytes,
+/// not left-padded).
 pub(crate) fn parse_sslv2_client_hello(
     msg: &[u8],
     lim: &Limits,
@@ -616,6 +617,14 @@ pub(crate) fn parse_sslv2_client_hello(
         };
         let mut skipped = 0usize;
         for spec in specs.chunks_exact(3) {
+            if ch.sslv2_cipher_specs.len() >= lim.max_list_items {
+                is.capped("tls.list_capped");
+                break;
+            }
+            if let [a, b, c] = spec {
+                ch.sslv2_cipher_specs
+                    .push(u32::from_be_bytes([0, *a, *b, *c]));
+            }
             match spec {
                 [0, hi, lo] => {
                     if ch.cipher_suites.len() >= lim.max_list_items {
@@ -1011,6 +1020,7 @@ pub(crate) mod tests {
         assert!(ch.sslv2_format);
         assert_eq!((ch.version, ch.record_version), (0x0301, 0x0002));
         assert_eq!(ch.cipher_suites, vec![0x0039, 0x00ff]);
+        assert_eq!(ch.sslv2_cipher_specs, vec![0x010080, 0x000039, 0x0000ff]);
         assert!(ch.secure_renegotiation);
         assert_eq!(ch.random, vec![0xcc; 16]);
         assert_eq!(is.counters.get("tls.sslv2_only_cipher_specs"), 1);

@@ -16,6 +16,7 @@ mod messages;
 pub mod model;
 pub mod names;
 mod parse;
+pub mod proxy;
 mod reader;
 mod record;
 

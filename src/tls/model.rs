@@ -27,10 +27,13 @@ pub struct ClientHello {
     /// DTLS: length of the cookie (0 in a first ClientHello, the server's cookie after
     /// a HelloVerifyRequest); always 0 for TLS.
     pub cookie_len: usize,
-    /// For an SSLv2 hello, 3-byte specs with a zero high byte are mapped to their
-    /// 2-byte TLS value; others are kept as `0xffff` sentinel-free by truncation to
-    /// `u16` of the low 16 bits only when the high byte is 0 (see parser).
+    /// Offered cipher suites. For an SSLv2 hello, the TLS-compatible specs only (those
+    /// whose first byte is 0, as their 2-byte TLS value); every spec is in
+    /// `sslv2_cipher_specs`.
     pub cipher_suites: Vec<u16>,
+    /// SSLv2 hello only: every 3-byte CIPHER-SPEC offered, wire order (SSLv2-only
+    /// kinds such as 0x010080 `SSL_CK_RC4_128_WITH_MD5` included).
+    pub sslv2_cipher_specs: Vec<u32>,
     pub compression_methods: Vec<u8>,
     /// Extension types in wire order (GREASE included).
     pub extensions: Vec<u16>,
@@ -189,4 +192,142 @@ pub struct HandshakeInfo {
     pub status: HandshakeStatus,
     /// Short reason when `status` is `Malformed` (e.g. "client_hello_extensions").
     pub malformed_reason: Option<&'static str>,
+}
+
+impl HandshakeInfo {
+    /// The TLS cipher suite the ServerHello chose; `None` without one, and for an
+    /// SSLv2 SERVER-HELLO (it lists 3-byte cipher specs, not a TLS suite).
+    pub fn negotiated_cipher(&self) -> Option<u16> {
+        self.server_hello
+            .as_ref()
+            .filter(|sh| !sh.sslv2_format && self.version != Some(0x0002))
+            .map(|sh| sh.cipher)
+    }
+
+    /// The cipher suite the server committed to: the ServerHello's, else, when only a
+    /// HelloRetryRequest came, the HRR's (RFC 8446 4.1.4: the ServerHello must repeat
+    /// it).
+    pub fn committed_cipher(&self) -> Option<u16> {
+        self.negotiated_cipher()
+            .or_else(|| self.hello_retry_request.as_ref().map(|h| h.cipher))
+    }
+
+    /// The key-exchange group in use: the ServerHello's key_share group (TLS 1.3),
+    /// else the ServerKeyExchange's named curve (ECDHE, TLS <= 1.2).
+    pub fn key_exchange_group(&self) -> Option<u16> {
+        self.server_hello
+            .as_ref()
+            .and_then(|sh| sh.key_share_group)
+            .or_else(|| self.server_key_exchange.and_then(|k| k.curve))
+    }
+
+    /// The first ClientHello offers a post-quantum (pure or hybrid) group in
+    /// supported_groups or key_share; `None` without a ClientHello.
+    pub fn pq_offered(&self) -> Option<bool> {
+        let ch = self.client_hello.as_ref()?;
+        Some(
+            ch.supported_groups
+                .iter()
+                .chain(&ch.key_share_groups)
+                .any(|&g| super::names::is_pq_group(g)),
+        )
+    }
+
+    /// The server's key_share group is post-quantum; `None` without a ServerHello.
+    pub fn pq_negotiated(&self) -> Option<bool> {
+        let sh = self.server_hello.as_ref()?;
+        Some(sh.key_share_group.is_some_and(super::names::is_pq_group))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tls13(group: Option<u16>) -> HandshakeInfo {
+        HandshakeInfo {
+            client_hello: Some(ClientHello {
+                supported_groups: vec![0x1a1a, 29, 23],
+                key_share_groups: vec![0x1a1a, 0x11ec, 29],
+                ..ClientHello::default()
+            }),
+            server_hello: Some(ServerHello {
+                cipher: 0x1301,
+                key_share_group: group,
+                ..ServerHello::default()
+            }),
+            version: Some(0x0304),
+            ..HandshakeInfo::default()
+        }
+    }
+
+    #[test]
+    fn post_quantum_offered_and_negotiated() {
+        let hs = tls13(Some(0x11ec));
+        assert_eq!(
+            (hs.pq_offered(), hs.pq_negotiated()),
+            (Some(true), Some(true))
+        );
+        assert_eq!(hs.key_exchange_group(), Some(0x11ec));
+        let hs = tls13(Some(29));
+        assert_eq!(
+            (hs.pq_offered(), hs.pq_negotiated()),
+            (Some(true), Some(false))
+        );
+        let mut hs = tls13(None);
+        hs.client_hello.as_mut().unwrap().key_share_groups = vec![29];
+        assert_eq!(hs.pq_offered(), Some(false));
+        hs.server_hello = None;
+        hs.client_hello = None;
+        assert_eq!((hs.pq_offered(), hs.pq_negotiated()), (None, None));
+    }
+
+    #[test]
+    fn key_exchange_group_falls_back_to_the_ske_curve() {
+        let mut hs = tls13(None);
+        hs.server_key_exchange = Some(ServerKeyExchange {
+            curve: Some(23),
+            ..ServerKeyExchange::default()
+        });
+        assert_eq!(hs.key_exchange_group(), Some(23));
+    }
+
+    #[test]
+    fn hello_retry_request_only_commits_its_cipher() {
+        let hs = HandshakeInfo {
+            hello_retry_request: Some(ServerHello {
+                cipher: 0x1302,
+                key_share_group: Some(24),
+                is_hrr: true,
+                ..ServerHello::default()
+            }),
+            ..HandshakeInfo::default()
+        };
+        assert_eq!(hs.negotiated_cipher(), None);
+        assert_eq!(hs.committed_cipher(), Some(0x1302));
+        assert_eq!(hs.key_exchange_group(), None);
+        // The real ServerHello's choice wins once it came.
+        let hs = HandshakeInfo {
+            server_hello: Some(ServerHello {
+                cipher: 0x1301,
+                ..ServerHello::default()
+            }),
+            ..hs
+        };
+        assert_eq!(hs.committed_cipher(), Some(0x1301));
+    }
+
+    #[test]
+    fn sslv2_server_hello_has_no_tls_cipher() {
+        let hs = HandshakeInfo {
+            server_hello: Some(ServerHello {
+                sslv2_format: true,
+                version: 0x0002,
+                ..ServerHello::default()
+            }),
+            version: Some(0x0002),
+            ..HandshakeInfo::default()
+        };
+        assert_eq!(hs.committed_cipher(), None);
+    }
 }

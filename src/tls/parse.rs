@@ -238,6 +238,16 @@ impl<'l, 'c> State<'l, 'c> {
             .map(|sh| sh.selected_version.unwrap_or(sh.version))
     }
 
+    /// This side's hello (ClientHello / ServerHello or HelloRetryRequest) was parsed.
+    fn hello_parsed(&self, side: Side) -> bool {
+        match side {
+            Side::Client => self.info.client_hello.is_some(),
+            Side::Server => {
+                self.info.server_hello.is_some() || self.info.hello_retry_request.is_some()
+            }
+        }
+    }
+
     /// A second ClientHello is still expected after a HelloRetryRequest.
     fn awaiting_second_client_hello(&self) -> bool {
         self.hrr_seen
@@ -378,6 +388,12 @@ fn walk(sd: &StreamData, side: Side, st: &mut State) -> DirOutcome {
         if let Err(reason) = header_ok(h.ct, h.major, h.len) {
             if d.encrypted {
                 st.is.note("tls.framing_after_encryption");
+            } else if sd.overlap_conflict && st.hello_parsed(side) {
+                // Noise that claimed these bytes first (two bytes an ACK carried, where
+                // the next record starts; first data wins in reassembly) after a hello
+                // that parsed: the direction stops here, the row keeps what was read
+                // and says `*_overlap_conflict`, not `malformed`.
+                st.is.note("tls.framing_after_overlap_conflict");
             } else {
                 st.is.malformed(reason);
             }
@@ -420,28 +436,35 @@ fn walk(sd: &StreamData, side: Side, st: &mut State) -> DirOutcome {
     }
 }
 
-/// Where TLS starts in a direction: normally at 0; when the direction does not open with
-/// a TLS or SSLv2 record (STARTTLS, HTTP CONNECT, SOCKS), at the first record carrying
-/// this side's hello within `Limits::max_preamble` bytes.
+/// Where TLS starts in a direction: normally at 0; after a PROXY protocol header
+/// ([`super::proxy`]) when the client's direction opens with one; when the direction
+/// does not open with a TLS or SSLv2 record (STARTTLS, HTTP CONNECT, SOCKS), at the
+/// first record carrying this side's hello within `Limits::max_preamble` bytes.
 fn tls_start(data: &[u8], side: Side, st: &mut State) -> usize {
+    let skip = match side {
+        Side::Client => super::proxy::header_len(data),
+        Side::Server => 0,
+    };
+    let whole = data;
+    let data = whole.get(skip..).unwrap_or(&[]);
     let Some(&first) = data.first() else {
-        return 0;
+        return skip;
     };
     let opens_with_record =
         header_at(data, 0).is_some_and(|h| header_ok(h.ct, h.major, h.len).is_ok());
     if first & 0x80 != 0 || opens_with_record {
-        return 0;
+        return skip;
     }
     let want = match side {
         Side::Client => Sniff::ClientHello,
         Side::Server => Sniff::ServerHello,
     };
-    match find_hello_start(data, want, st.lim.max_preamble) {
+    match find_hello_start(whole, want, st.lim.max_preamble) {
         Some(i) => {
             st.is.note("tls.preamble_skipped");
             i
         }
-        None => 0,
+        None => skip,
     }
 }
 
@@ -1182,6 +1205,32 @@ mod tests {
         let mut cc = c.clone();
         cc.end = StreamEnd::Truncated;
         assert_eq!(analyze(&cc, &s).status, HandshakeStatus::Complete);
+    }
+
+    /// Regression (`heuristic_tcp_ack_payload`): two bytes of noise an ACK carried took
+    /// the place where the client's next record starts (first data wins on the differing
+    /// overlap). The hello parsed: the row is not malformed, the walk stops there.
+    #[test]
+    fn heuristic_tcp_ack_payload_after_a_parsed_hello_is_not_malformed() {
+        let (c, s) = tls12_full();
+        // The hello fills the first two records; the noise lands on the third's header.
+        let rec_end =
+            |at: usize| at + 5 + usize::from(u16::from_be_bytes([c.data[at + 3], c.data[at + 4]]));
+        let hello_end = rec_end(rec_end(0));
+        let mut noisy = c.clone();
+        noisy.data[hello_end] = 0;
+        noisy.data[hello_end + 1] = 0;
+        noisy.overlap_conflict = true;
+        let mut counters = Counters::new();
+        let info = analyze_with(&noisy, &s, &Limits::default(), &mut counters);
+        assert!(info.client_hello.is_some());
+        assert_eq!(info.malformed_reason, None);
+        assert_eq!(info.status, HandshakeStatus::Incomplete);
+        assert_eq!(counters.get("tls.framing_after_overlap_conflict"), 1);
+        // Without a differing overlap the same bytes are a broken stream.
+        noisy.overlap_conflict = false;
+        let info = analyze(&noisy, &s);
+        assert_eq!(info.malformed_reason, Some("record_content_type"));
     }
 
     #[test]

@@ -24,9 +24,25 @@ pub fn corpus_root() -> Option<PathBuf> {
             p.display()
         );
     }
-    eprintln!(
-        "note: corpus not found at {}; skipping corpus tests",
-        p.display()
-    );
+    skipped_note(&p);
     None
+}
+
+/// Tell a developer, once per test binary, that its corpus tests were skipped and how
+/// to run them. Written straight to the stderr handle: libtest captures `eprintln!`
+/// (shown only with `--nocapture`), not the handle, so this line appears in a plain
+/// `cargo test` run, between the `test ... ok` lines.
+fn skipped_note(p: &std::path::Path) {
+    use std::io::Write as _;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nNOTE: conformance corpus not found at {}: this suite's corpus tests were \
+             SKIPPED (they report `ok` without checking anything). To run them: \
+             TLSTAP_CORPUS=/path/to/corpus cargo test (or put the corpus at \
+             ../shared/corpus beside the repository); see README, Testing.",
+            p.display()
+        );
+    });
 }
