@@ -319,14 +319,7 @@ fn quic_handshake(
     counters: &mut Counters,
     anomalies: &mut Vec<&'static str>,
 ) -> Option<(HandshakeInfo, QuicMeta)> {
-    let dg: Vec<quic::Datagram<'_>> = datagrams
-        .iter()
-        .map(|d| quic::Datagram {
-            from_client: d.from_client,
-            ts_ns: d.ts_ns,
-            data: &d.data,
-        })
-        .collect();
+    let dg: Vec<_> = datagrams.iter().map(UdpPayload::as_datagram).collect();
     let conn = quic::connection(&dg, &quic::QuicLimits::default(), counters)?;
     if conn.client_initials == 0 {
         counters.bump("quic.no_client_initial");
@@ -338,18 +331,8 @@ fn quic_handshake(
     // QUIC carries no TLS records: CCS and record-layer facts do not apply, and the
     // certificate always travels in (encrypted) Handshake packets.
     hs.certs_encrypted = hs.server_hello.is_some() && hs.server_certs.is_empty() && !hs.resumed;
-    if conn.client.gap || conn.server.gap {
-        anomalies.push(if conn.client.gap {
-            "client_gap"
-        } else {
-            "server_gap"
-        });
-    }
-    if conn.client.overlap_conflict {
-        anomalies.push("client_overlap_conflict");
-    }
-    if conn.server.overlap_conflict {
-        anomalies.push("server_overlap_conflict");
+    for (client, cs) in [(true, &conn.client), (false, &conn.server)] {
+        side_anomalies(client, cs.gap, cs.overlap_conflict, cs.capped, anomalies);
     }
     if conn.decrypt_failed > 0 {
         anomalies.push("quic_decrypt_failed");
@@ -430,14 +413,7 @@ fn dtls_handshake(
     counters: &mut Counters,
     anomalies: &mut Vec<&'static str>,
 ) -> HandshakeInfo {
-    let dg: Vec<dtls::Datagram<'_>> = datagrams
-        .iter()
-        .map(|d| dtls::Datagram {
-            from_client: d.from_client,
-            ts_ns: d.ts_ns,
-            data: &d.data,
-        })
-        .collect();
+    let dg: Vec<_> = datagrams.iter().map(UdpPayload::as_datagram).collect();
     let dl = dtls::DtlsLimits::default();
     let c = dtls::direction(&dg, true, &dl, counters);
     let s = dtls::direction(&dg, false, &dl, counters);
@@ -447,17 +423,14 @@ fn dtls_handshake(
         lim,
         counters,
     );
-    if c.incomplete_message {
-        anomalies.push("client_gap");
-    }
-    if s.incomplete_message {
-        anomalies.push("server_gap");
-    }
-    if c.overlap_conflict {
-        anomalies.push("client_overlap_conflict");
-    }
-    if s.overlap_conflict {
-        anomalies.push("server_overlap_conflict");
+    for (client, d) in [(true, &c), (false, &s)] {
+        side_anomalies(
+            client,
+            d.incomplete_message,
+            d.overlap_conflict,
+            d.capped,
+            anomalies,
+        );
     }
     if facts.truncated {
         anomalies.push("udp_truncated");
@@ -466,23 +439,34 @@ fn dtls_handshake(
 }
 
 fn stream_anomalies(s: &StreamData, side: &'static str, out: &mut Vec<&'static str>) {
-    let client = side == "client";
-    if !s.gaps.is_empty() {
-        out.push(if client { "client_gap" } else { "server_gap" });
+    let truncated = s.end == StreamEnd::Truncated;
+    side_anomalies(
+        side == "client",
+        !s.gaps.is_empty(),
+        s.overlap_conflict,
+        truncated,
+        out,
+    );
+}
+
+/// The anomaly names of one side: bytes missing (a TCP gap, a CRYPTO gap, a DTLS
+/// message whose fragments never all arrived), a differing overlap, a limit cut.
+fn side_anomalies(
+    client: bool,
+    gap: bool,
+    overlap_conflict: bool,
+    truncated: bool,
+    out: &mut Vec<&'static str>,
+) {
+    let pick = |c: &'static str, s: &'static str| if client { c } else { s };
+    if gap {
+        out.push(pick("client_gap", "server_gap"));
     }
-    if s.overlap_conflict {
-        out.push(if client {
-            "client_overlap_conflict"
-        } else {
-            "server_overlap_conflict"
-        });
+    if overlap_conflict {
+        out.push(pick("client_overlap_conflict", "server_overlap_conflict"));
     }
-    if s.end == StreamEnd::Truncated {
-        out.push(if client {
-            "client_truncated"
-        } else {
-            "server_truncated"
-        });
+    if truncated {
+        out.push(pick("client_truncated", "server_truncated"));
     }
 }
 

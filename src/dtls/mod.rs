@@ -37,13 +37,8 @@ use crate::stats::Counters;
 use reassembly::Reassembler;
 use record::{Fragments, Records, CT_ALERT, CT_CHANGE_CIPHER_SPEC, CT_HANDSHAKE};
 
-/// One UDP payload of the association, in capture order.
-#[derive(Debug, Clone, Copy)]
-pub struct Datagram<'a> {
-    pub from_client: bool,
-    pub ts_ns: i64,
-    pub data: &'a [u8],
-}
+/// One UDP payload, in capture order (the flow layer's borrowed view).
+pub use crate::flow::record::Datagram;
 
 /// Bounds on what one direction may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -46,6 +46,27 @@ pub struct UdpPayload {
     pub data: Vec<u8>,
 }
 
+impl UdpPayload {
+    /// A borrowed view, as the QUIC and DTLS framings take it.
+    pub fn as_datagram(&self) -> Datagram<'_> {
+        Datagram {
+            from_client: self.from_client,
+            ts_ns: self.ts_ns,
+            data: &self.data,
+        }
+    }
+}
+
+/// One UDP payload of a flow, borrowed, in capture order: what [`crate::quic`] and
+/// [`crate::dtls`] read.
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram<'a> {
+    pub from_client: bool,
+    /// Packet time, ns since the Unix epoch.
+    pub ts_ns: i64,
+    pub data: &'a [u8],
+}
+
 /// What the capture thread saw of a UDP handshake besides the datagrams it kept.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UdpFacts {

@@ -953,6 +953,96 @@ mod tests {
         }
     }
 
+    /// A handshake whose packets are wrapped by `wrap(from_client)`.
+    fn wrapped_handshake(
+        t: &mut FlowTable,
+        port: u16,
+        ts: i64,
+        wrap: impl Fn(bool) -> crate::decode::Encap,
+        out: &mut Vec<FlowRecord>,
+    ) {
+        let ch = hs_record(1, 60);
+        let sh = hs_record(2, 50);
+        let fin = ccs_and_finished();
+        let steps: [(bool, u32, u8, &[u8]); 5] = [
+            (true, 1000, SYN, &[]),
+            (false, 5000, SYN | ACK, &[]),
+            (true, 1001, ACK, &ch),
+            (false, 5001, ACK, &sh),
+            (true, 1001 + ch.len() as u32, ACK, &fin),
+        ];
+        for (k, (c, sq, fl, p)) in steps.into_iter().enumerate() {
+            let mut s = seg(c, port, sq, fl, p);
+            s.encap = wrap(c);
+            t.on_segment(&s, ts + k as i64, out);
+        }
+        let fin = ccs_and_finished();
+        let mut s = seg(false, port, 5001 + sh.len() as u32, ACK, &fin);
+        s.encap = wrap(false);
+        t.on_segment(&s, ts + 9, out);
+    }
+
+    fn vni(kind: crate::decode::EncapKind, id: u32) -> crate::decode::Encap {
+        let mut e = crate::decode::Encap::default();
+        assert!(e.push(kind, crate::decode::encap::TunnelId::both_ways(id)));
+        e
+    }
+
+    /// The virtual network id keys flows (by default): the same inner 5-tuple in two
+    /// VXLAN networks is two connections; directions that arrive one in Geneve with
+    /// VNI 0 (AWS Gateway Load Balancer) and one plain are one connection, and the
+    /// row records the client's encapsulation. With the id left out of the key, the
+    /// two networks' packets meet in one connection.
+    #[test]
+    fn tunnel_network_id_keys_flows_unless_told_not_to() {
+        use crate::decode::EncapKind::{Geneve, Vxlan};
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        wrapped_handshake(&mut t, 4000, SEC, |_| vni(Vxlan, 100), &mut out);
+        wrapped_handshake(&mut t, 4000, SEC, |_| vni(Vxlan, 200), &mut out);
+        assert_eq!(out.len(), 2, "two tenants, two connections");
+        let ids: Vec<Option<u32>> = out.iter().map(|r| r.encap.tunnel_id).collect();
+        assert_eq!(ids, vec![Some(100), Some(200)]);
+        assert_eq!(out[0].encap.names().collect::<Vec<_>>(), ["vxlan"]);
+
+        let mut out = Vec::new();
+        let gwlb = |from_client: bool| {
+            if from_client {
+                vni(Geneve, 0)
+            } else {
+                crate::decode::Encap::default()
+            }
+        };
+        wrapped_handshake(&mut t, 4001, SEC, gwlb, &mut out);
+        assert_eq!(
+            out.len(),
+            1,
+            "one connection whatever the wrapping per direction"
+        );
+        assert_eq!(out[0].encap.names().collect::<Vec<_>>(), ["geneve"]);
+        assert_eq!(out[0].client().data[..1], [0x16]);
+        assert!(!out[0].server().data.is_empty());
+
+        let mut t = FlowTable::new(FlowLimits {
+            tunnel_id_in_key: false,
+            ..FlowLimits::default()
+        });
+        let mut out = Vec::new();
+        let split = |from_client: bool| vni(Vxlan, if from_client { 100 } else { 200 });
+        wrapped_handshake(&mut t, 4002, SEC, split, &mut out);
+        assert_eq!(out.len(), 1, "ids left out of the key");
+        assert_eq!(
+            out[0].encap.tunnel_id,
+            Some(100),
+            "the client's first packet"
+        );
+        assert_eq!(
+            t.memory_used(),
+            t.table_bytes,
+            "the encapsulation record is released"
+        );
+    }
+
     /// Feed a full TLS 1.2-style exchange on `port` starting at time `t`.
     fn handshake(t: &mut FlowTable, port: u16, ts: i64, out: &mut Vec<FlowRecord>) {
         let ch = hs_record(1, 60);

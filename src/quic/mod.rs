@@ -49,13 +49,8 @@ use version::{LongType, Params, Support};
 /// DCID, a post-Retry DCID, and a compatible-version answer for each.
 pub const MAX_KEY_SETS: usize = 4;
 
-/// One UDP payload of the connection, in capture order.
-#[derive(Debug, Clone, Copy)]
-pub struct Datagram<'a> {
-    pub from_client: bool,
-    pub ts_ns: i64,
-    pub data: &'a [u8],
-}
+/// One UDP payload, in capture order (the flow layer's borrowed view).
+pub use crate::flow::record::Datagram;
 
 /// Per-connection work limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
