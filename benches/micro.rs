@@ -1,5 +1,6 @@
 //! Criterion micro-benchmarks of the per-connection work: TLS parse, certificate parse,
-//! fingerprints, out-of-order reassembly, and row batching + Parquet write.
+//! fingerprints, out-of-order reassembly, and row batching + Parquet write; and the
+//! per-packet decoder on plain and tunnelled frames, and QUIC / DTLS handshakes.
 //! `cargo bench --bench micro`
 
 use std::path::Path;
@@ -32,7 +33,70 @@ fn records(rel: &str) -> Vec<FlowRecord> {
     out
 }
 
+/// Every frame of a testdata capture, as (link type, bytes).
+fn frames(rel: &str) -> Vec<(u32, Vec<u8>)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(rel);
+    let mut src = CaptureFile::open(&path).expect("testdata capture");
+    let mut f = Vec::new();
+    while let Some(Ok(p)) = src.next_packet() {
+        f.push((p.linktype, p.data.to_vec()));
+    }
+    f
+}
+
+fn decode_benches(c: &mut Criterion) {
+    let mut g = c.benchmark_group("decode");
+    for (name, rel) in [
+        ("plain_eth_ipv4_tcp", "loopback/openssl-tls13.pcap"),
+        ("plain_eth_ipv4_udp", "quic/aioquic-v1.pcap"),
+        ("vxlan_eth_ipv4_tcp", "tunnels/vxlan--openssl-tls13.pcap"),
+    ] {
+        let f = frames(rel);
+        g.throughput(Throughput::Elements(f.len() as u64));
+        g.bench_function(name, |b| {
+            let mut dec = Decoder::new(DecoderLimits::default());
+            b.iter(|| {
+                for (lt, d) in &f {
+                    let p = tlstap::source::RawPacket {
+                        ts_ns: 0,
+                        linktype: *lt,
+                        orig_len: d.len() as u32,
+                        data: d,
+                    };
+                    std::hint::black_box(dec.decode(&p).is_some());
+                }
+            })
+        });
+    }
+    g.finish();
+
+    // QUIC (Initial decryption + CRYPTO reassembly + TLS parse) and DTLS (fragment
+    // reassembly + TLS parse), one whole connection per iteration.
+    let mut g = c.benchmark_group("udp_handshake");
+    let validator = Validator::new(TrustStore::mozilla(), DEFAULT_CACHE_LIMIT);
+    let claims = CertClaims::new(usize::MAX);
+    let src: Arc<str> = Arc::from("bench");
+    for (name, rel) in [
+        ("quic_aioquic", "quic/aioquic-v1.pcap"),
+        ("quic_pq_two_initials", "quic/quinn-pq.pcap"),
+        ("dtls12_fragmented", "dtls/openssl-dtls12-mtu.pcap"),
+    ] {
+        let rec = records(rel).remove(0);
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || rec.clone(),
+                |r| analyze_flow(r, &src, &claims, &validator),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
 fn benches(c: &mut Criterion) {
+    decode_benches(c);
     let tls12 = records("loopback/openssl-tls12-ecdhe.pcap").remove(0);
     let tls13 = records("loopback/curl-tls13.pcap").remove(0);
 

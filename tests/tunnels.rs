@@ -336,6 +336,57 @@ fn zeek_tunnel_traces_agree_with_zeek() {
     println!("{report}");
     assert!(failures.is_empty(), "{report}\n{}", failures.join("\n"));
 }
+/// Zeek traces whose baselines are script output, not logs: the tunnel layers we find in
+/// the TCP/UDP packets they carry (Zeek's `core.tunnels.ip-in-ip*`, `gre-erspan3-dot1q`),
+/// and no tunnel header counted as bad. `gre-erspan3-dot1q` and `ping6-in-ipv4` carry
+/// only ICMP: peeled (ERSPAN III, then the mirrored frame's 802.1Q tag) and dropped as
+/// `decode.not_tcp_udp`.
+const ZEEK_LAYER_TRACES: &[(&str, &[&str])] = &[
+    ("4in4.pcap", &["4in4"]),
+    ("4in6.pcap", &["4in6"]),
+    ("6in4.pcap", &["6in4"]),
+    ("6in6.pcap", &["6in6"]),
+    ("6in6in6.pcap", &["6in6,6in6"]),
+    ("6in6-tunnel-change.pcap", &["6in6"]),
+    ("gre-erspan3-dot1q.pcap", &[]),
+    ("ping6-in-ipv4.pcap", &[]),
+];
+
+#[test]
+fn zeek_ip_in_ip_and_erspan3_layers() {
+    let Some(root) = support::corpus_root() else {
+        return;
+    };
+    let mut failures = Vec::new();
+    for &(trace, want) in ZEEK_LAYER_TRACES {
+        let path = root.join("zeek/Traces/tunnels").join(trace);
+        let mut src = CaptureFile::open(&path).expect("trace opens");
+        let mut dec = Decoder::new(DecoderLimits::default());
+        let mut got = BTreeSet::new();
+        while let Some(Ok(p)) = src.next_packet() {
+            let encap = match dec.decode(&p) {
+                Some(Packet::Tcp(s)) => s.encap,
+                Some(Packet::Udp(u)) => u.encap,
+                None => continue,
+            };
+            got.insert(encap.names().collect::<Vec<_>>().join(","));
+        }
+        got.remove("");
+        let want: BTreeSet<String> = want.iter().map(|s| s.to_string()).collect();
+        let bad = dec
+            .counters()
+            .iter()
+            .any(|(k, _)| k.starts_with("decode.tunnel_"));
+        if got != want || bad {
+            failures.push(format!(
+                "{trace}: layers {got:?}, want {want:?}; counters {:?}",
+                dec.counters()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 // ---------------------------------------------------------------------------------------
 // Real handshakes wrapped in every tunnel (testdata/tunnels/, made by
 // scripts/make-tunnels/wrap.py and checked there with tshark): the rows must be those
