@@ -4,6 +4,7 @@
 pub mod community_id;
 pub mod reassembly;
 pub mod record;
+mod slots;
 pub mod start;
 pub mod stream;
 pub mod table;

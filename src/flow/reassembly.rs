@@ -458,6 +458,11 @@ impl DirAssembler {
             }
         }
         if off == self.next {
+            if self.pieces.capacity() == 0 {
+                // Most directions the flow table holds (an unfinished hello) are one
+                // piece: `push` would make room for four.
+                self.pieces.reserve_exact(1);
+            }
             self.pieces.push(Piece {
                 stream_offset: off,
                 data_offset: self.data.len(),

@@ -33,9 +33,9 @@
 //! packet time, per-direction depth and out-of-order segments (in
 //! [`ReasmLimits`]), and the total memory of this table ([`MemBudget`]).
 //!
-//! Memory: one budget ([`FlowLimits::max_memory`]) covers the hash table's slot array
-//! (reserved before it grows, old and new array together, since both exist while it
-//! rehashes), a fixed [`ASSEMBLER_COST`] per collecting direction, buffered stream bytes
+//! Memory: one budget ([`FlowLimits::max_memory`]) covers the connection map (entries
+//! in fixed chunks and a small index, each reserved before it grows: `flow::slots`), a
+//! fixed [`ASSEMBLER_COST`] per collecting direction, buffered stream bytes
 //! and held-back segments. When the budget cannot cover a new connection's share of the
 //! table, the connection is refused and counted (`flow.memory_limit`), like Suricata's
 //! flow memcap: flows already followed are never evicted to make room, so an attacker
@@ -47,16 +47,13 @@
 //! the end-of-input flush hands out what is left in that order. Nothing depends on
 //! hash-map iteration order.
 
-use std::collections::HashMap;
-
-use ahash::RandomState;
-
 use crate::decode::{
     Packet, TcpSegment, TCP_ACK as ACK, TCP_FIN as FIN, TCP_RST as RST, TCP_SYN as SYN,
 };
 use crate::flow::reassembly::{DirAssembler, MemBudget, ReasmLimits};
 pub use crate::flow::record::{ClientBy, FlowPayload, FlowRecord, Transport};
 use crate::flow::record::{FirstEncap, FlowKey};
+use crate::flow::slots::SlotMap;
 use crate::flow::start::{sniff_start, DirScanner};
 use crate::flow::stream::{StreamData, StreamEnd};
 use crate::flow::udp::{UdpLimits, UdpTable};
@@ -77,33 +74,14 @@ pub const RST_GRACE_NS: i64 = 1_000_000_000;
 /// Default [`FlowLimits::max_memory`]: 256 MiB per flow table.
 pub const DEFAULT_MAX_MEMORY: usize = 256 << 20;
 
-/// What one collecting direction costs besides its bytes: the boxed [`DirAssembler`]
-/// and its first piece-list allocation (room for 4 pieces), each with the allocator's
-/// 16-byte chunk header.
+/// What one collecting direction costs besides its bytes: the boxed [`DirAssembler`],
+/// its first piece-list allocation (room for one piece) and the rounding of its first
+/// data allocation, each allowed 16 bytes of allocator size-class slack.
 pub const ASSEMBLER_COST: usize = std::mem::size_of::<DirAssembler>()
     + 16
-    + 4 * std::mem::size_of::<crate::flow::stream::Piece>()
+    + std::mem::size_of::<crate::flow::stream::Piece>()
+    + 16
     + 16;
-
-/// Bytes of the hash table's slot array with `buckets` buckets: one (key, flow) slot
-/// plus one control byte per bucket, plus a group of trailing control bytes.
-fn table_bytes(buckets: usize) -> usize {
-    const GROUP: usize = 16;
-    if buckets == 0 {
-        return 0;
-    }
-    buckets * (std::mem::size_of::<(FlowKey, Flow)>() + 1) + GROUP
-}
-
-/// Buckets behind a hash table of `capacity` (std's SwissTable keeps 1/8 free from 8
-/// buckets up, one bucket free below).
-fn buckets_for_capacity(capacity: usize) -> usize {
-    match capacity {
-        0 => 0,
-        1..=7 => capacity + 1,
-        c => c / 7 * 8,
-    }
-}
 
 /// Limits of one flow table (one capture thread).
 #[derive(Debug, Clone, Copy)]
@@ -307,16 +285,12 @@ pub struct FlowStats {
 pub struct FlowTable {
     udp: UdpTable,
     limits: FlowLimits,
-    /// Keyed with a random per-table seed (aHash): fast on the per-packet lookup, and
-    /// an attacker cannot precompute colliding 4-tuples. Nothing in the output depends
-    /// on its iteration order.
-    flows: HashMap<FlowKey, Flow, RandomState>,
+    /// Keyed with a random per-table seed; its memory is reserved in `budget`. Nothing
+    /// in the output depends on its iteration order.
+    flows: SlotMap<FlowKey, Flow>,
     budget: MemBudget,
     next_seq: u64,
     last_sweep_ns: i64,
-    /// Slot-array bytes of `flows` reserved in `budget`, and its buckets.
-    table_bytes: usize,
-    table_buckets: usize,
     stats: FlowStats,
 }
 
@@ -325,12 +299,10 @@ impl FlowTable {
         FlowTable {
             udp: UdpTable::new(limits.udp, limits.tunnel_id_in_key),
             limits,
-            flows: HashMap::with_hasher(RandomState::new()),
+            flows: SlotMap::new(),
             budget: MemBudget::new(limits.max_memory),
             next_seq: 0,
             last_sweep_ns: i64::MIN,
-            table_bytes: 0,
-            table_buckets: 0,
             stats: FlowStats::default(),
         }
     }
@@ -374,30 +346,6 @@ impl FlowTable {
         self.budget.used()
     }
 
-    /// Make room for one more flow in the hash table, reserving a grown slot array in
-    /// the budget first (the old and new arrays coexist while it rehashes). `false`
-    /// when the budget cannot cover it.
-    fn make_room(&mut self) -> bool {
-        if self.flows.len() < self.flows.capacity() {
-            return true;
-        }
-        // `capacity()` is lowered by tombstones of removed flows, so the bucket count is
-        // taken from the last growth (right after `reserve` there are none), not from it.
-        let grown = table_bytes((self.table_buckets * 2).max(4));
-        if !self.budget.try_reserve_fixed(grown) {
-            return false;
-        }
-        // Grows to twice the buckets, or (many tombstones) rehashes in place.
-        self.flows.reserve(1);
-        self.table_buckets = buckets_for_capacity(self.flows.capacity());
-        let actual = table_bytes(self.table_buckets);
-        self.budget.release_fixed(grown + self.table_bytes);
-        // Cannot fail: `actual <= grown`, and `grown` was just reserved.
-        let _ = self.budget.try_reserve_fixed(actual);
-        self.table_bytes = actual;
-        true
-    }
-
     /// Feed one TCP segment. Completed handshakes are appended to `out`.
     pub fn on_segment(&mut self, seg: &TcpSegment<'_>, ts_ns: i64, out: &mut Vec<FlowRecord>) {
         self.maybe_sweep(ts_ns, out);
@@ -414,7 +362,7 @@ impl FlowTable {
                     self.stats.counters.bump("flow.table_full");
                     return;
                 }
-                if !self.make_room() {
+                if !self.flows.make_room(&mut self.budget) {
                     self.stats.counters.bump("flow.memory_limit");
                     return;
                 }
@@ -432,7 +380,11 @@ impl FlowTable {
                 };
                 self.stats.peak_open_flows =
                     self.stats.peak_open_flows.max(self.flows.len() as u64 + 1);
-                self.flows.entry(key).or_insert(f)
+                match self.flows.insert(key, f) {
+                    Some(f) => f,
+                    // Cannot happen: room was just made.
+                    None => return,
+                }
             }
         };
         flow.last_ts_ns = flow.last_ts_ns.max(ts_ns);
@@ -836,17 +788,21 @@ impl FlowTable {
         let start = out.len();
         for key in keys.iter() {
             if let Some(mut flow) = self.flows.remove(key) {
-                if flow.phase == Phase::Collecting {
-                    if let Some(rec) = Self::ship(key, &mut flow, &mut self.budget, &mut self.stats)
-                    {
-                        out.push(rec);
-                    }
-                }
-                flow.release(&mut self.budget);
+                self.flush_flow(key, &mut flow, out);
             }
         }
         // Hash-map order must not leak into the output.
         out[start..].sort_by_key(|r| r.seq);
+    }
+
+    /// Ship a flow taken out of the table if it was collecting, and release it.
+    fn flush_flow(&mut self, key: &FlowKey, flow: &mut Flow, out: &mut Vec<FlowRecord>) {
+        if flow.phase == Phase::Collecting {
+            if let Some(rec) = Self::ship(key, flow, &mut self.budget, &mut self.stats) {
+                out.push(rec);
+            }
+        }
+        flow.release(&mut self.budget);
     }
 
     /// End of input: ship every flow still collecting, in recognition order.
@@ -865,32 +821,48 @@ impl FlowTable {
         batch: usize,
         mut emit: impl FnMut(&mut Vec<FlowRecord>) -> bool,
     ) {
-        let mut pending: Vec<(u64, bool, FlowKey)> = self
+        // TCP flows by slot number, not key: this list is as long as the table (a
+        // million entries at the end of an attack), and is not in the budget.
+        let mut tcp: Vec<(u64, u32)> = self
             .flows
-            .iter()
-            .filter(|(_, f)| f.phase == Phase::Collecting)
-            .filter_map(|(k, f)| Some((f.seq?, false, *k)))
-            .chain(self.udp.pending().into_iter().map(|(s, k)| (s, true, k)))
+            .iter_slots()
+            .filter(|(_, _, f)| f.phase == Phase::Collecting)
+            .filter_map(|(i, _, f)| Some((f.seq?, i)))
             .collect();
-        pending.sort_unstable_by_key(|(seq, _, _)| *seq);
+        tcp.sort_unstable();
+        let mut udp = self.udp.pending();
+        udp.sort_unstable_by_key(|(seq, _)| *seq);
+        let (mut tcp, mut udp) = (tcp.into_iter().peekable(), udp.into_iter().peekable());
         let mut out = Vec::new();
-        for chunk in pending.chunks(batch.max(1)) {
-            for &(_, udp, key) in chunk {
-                if udp {
-                    self.udp.flush_key(&key, &mut self.budget, &mut out);
-                } else {
-                    self.flush_keys(&mut [key], &mut out);
+        let mut in_batch = 0;
+        loop {
+            match (tcp.peek(), udp.peek()) {
+                (None, None) => break,
+                (Some(&(t, i)), u) if u.is_none_or(|&(s, _)| t < s) => {
+                    tcp.next();
+                    if let Some((key, mut flow)) = self.flows.remove_slot(i) {
+                        self.flush_flow(&key, &mut flow, &mut out);
+                    }
+                }
+                _ => {
+                    if let Some((_, key)) = udp.next() {
+                        self.udp.flush_key(&key, &mut self.budget, &mut out);
+                    }
                 }
             }
-            if !emit(&mut out) {
-                break;
+            in_batch += 1;
+            let last = tcp.peek().is_none() && udp.peek().is_none();
+            if in_batch == batch.max(1) || last {
+                in_batch = 0;
+                if !emit(&mut out) {
+                    break;
+                }
+                out.clear();
             }
-            out.clear();
         }
         // Whatever is left (not TLS, still sniffing, or not emitted) is dropped.
-        for (_, mut flow) in self.flows.drain() {
-            flow.release(&mut self.budget);
-        }
+        let budget = &mut self.budget;
+        self.flows.drain(|_, mut flow| flow.release(budget));
         self.udp.clear(&mut self.budget);
     }
 
@@ -1038,7 +1010,7 @@ mod tests {
         );
         assert_eq!(
             t.memory_used(),
-            t.table_bytes,
+            t.flows.reserved_bytes(),
             "the encapsulation record is released"
         );
     }
@@ -1187,7 +1159,7 @@ mod tests {
     fn reassembly_memory_limit_binds_and_counts() {
         let limits = FlowLimits {
             // Room for the table's first slot array, two assemblers and 100 bytes.
-            max_memory: table_bytes(4) + 2 * ASSEMBLER_COST + 100,
+            max_memory: SlotMap::<FlowKey, Flow>::first_entry_bytes() + 2 * ASSEMBLER_COST + 100,
             ..FlowLimits::default()
         };
         let mut t = FlowTable::new(limits);
@@ -1233,10 +1205,7 @@ mod tests {
         }
         assert!(peak <= limit, "{peak} > {limit}");
         // The slot array really is what was reserved for it.
-        assert_eq!(
-            t.table_bytes,
-            table_bytes(buckets_for_capacity(t.flows.capacity()))
-        );
+        assert_eq!(t.flows.reserved_bytes(), t.flows.allocated_bytes());
         let refused = t.stats().counters.get("flow.memory_limit");
         assert!(refused > 0);
         assert!(t.open_flows() > 100 && t.open_flows() < 20_000);
@@ -1245,7 +1214,7 @@ mod tests {
         assert_eq!(t.buffered_bytes(), 0);
         assert_eq!(
             t.memory_used(),
-            t.table_bytes,
+            t.flows.reserved_bytes(),
             "only the slot array is left"
         );
     }
