@@ -252,7 +252,7 @@ fn measure(name: &str, path: &Path, runs: usize, with_tshark: bool, out_root: &P
 /// `--max-memory-mib` (the excess connections are refused and counted).
 fn attack(path: &Path, flows: usize, out_root: &Path) {
     let out = out_root.join("out-attack");
-    for limit_mib in [64u64, 128, 256] {
+    for limit_mib in [64u64, 128, 256, 512] {
         let _ = std::fs::remove_dir_all(&out);
         let (t, rss, ok) = run_child(
             Command::new(tlstap_bin())
