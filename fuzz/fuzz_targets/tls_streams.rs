@@ -17,5 +17,5 @@ fuzz_target!(|data: &[u8]| {
     let split = data.first().map_or(0, |&b| usize::from(b) * data.len() / 256);
     let (c, s) = data.split_at(split.min(data.len()));
     let hs = tlstap::tls::analyze(&stream(c), &stream(s));
-    let _ = tlstap::row::fingerprints(&hs);
+    let _ = tlstap::row::fingerprints(&hs, tlstap::flow::record::Transport::Tcp);
 });
