@@ -95,6 +95,26 @@ mod tests {
         );
     }
 
+    /// UDP (QUIC, DTLS rows): values from the Python reference implementation
+    /// (`communityid` 1.5 on PyPI, `FlowTuple.make_udp`).
+    #[test]
+    fn udp_reference_vectors() {
+        assert_eq!(
+            community_id_v1(
+                ip("192.168.1.168"),
+                59102,
+                ip("142.251.163.147"),
+                443,
+                PROTO_UDP
+            ),
+            "1:YzVkOOYiTuBXnYUbOrwvXhS5ZJ0="
+        );
+        assert_eq!(
+            community_id_v1(ip("2001:db8::2"), 4433, ip("2001:db8::1"), 5000, PROTO_UDP),
+            "1:AjLnVqvCABlnOT+92yI4Vx82ZDc="
+        );
+    }
+
     #[test]
     fn direction_independent() {
         let a = community_id_v1(ip("10.0.0.1"), 1234, ip("10.0.0.2"), 443, PROTO_TCP);
