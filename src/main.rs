@@ -740,11 +740,17 @@ fn print_summary(r: &RunReport, secs: f64, verbose: bool) {
     let shown: Vec<(&str, u64)> = r
         .counters
         .iter()
-        .filter(|(k, _)| verbose || !k.ends_with(".not_tcp"))
+        // Routine facts, not problems: shown with -v only.
+        .filter(|(k, _)| {
+            verbose || !(k.ends_with(".not_tcp_udp") || *k == "tls.handshake_encrypted")
+        })
         .filter(|(k, _)| *k != "input.skipped_not_a_capture")
         .collect();
     if !shown.is_empty() {
-        let _ = writeln!(s, "  dropped / truncated / malformed, by reason:");
+        let _ = writeln!(
+            s,
+            "  counted, by reason (drops, limits hit, anomalies, parser notes):"
+        );
         for (k, v) in shown {
             let _ = writeln!(s, "    {k:<32} {v}");
         }
