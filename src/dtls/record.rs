@@ -218,34 +218,45 @@ fn parse_unified(first: u8, buf: &[u8]) -> Result<(Record<'_>, usize), RecordErr
     Ok((mk(body), start + len))
 }
 
-/// The records of one datagram, in order; yields at most one error, then stops.
+/// Items parsed back to back from a buffer by one parser (records of a datagram,
+/// fragments of a record body), in order; yields at most one error, then stops.
 #[derive(Debug, Clone)]
-pub struct Records<'a> {
+pub struct BackToBack<'a, T, E> {
     rest: &'a [u8],
+    parse: ParseOne<'a, T, E>,
 }
 
-impl<'a> Records<'a> {
-    pub fn new(datagram: &'a [u8]) -> Self {
-        Records { rest: datagram }
-    }
-}
+/// Parse one item from the front of a buffer: the item and the bytes it used.
+type ParseOne<'a, T, E> = fn(&'a [u8]) -> Result<(T, usize), E>;
 
-impl<'a> Iterator for Records<'a> {
-    type Item = Result<Record<'a>, RecordError>;
+impl<T, E> Iterator for BackToBack<'_, T, E> {
+    type Item = Result<T, E>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.rest.is_empty() {
             return None;
         }
-        match parse_record(self.rest) {
-            Ok((rec, used)) => {
+        match (self.parse)(self.rest) {
+            Ok((item, used)) => {
                 self.rest = self.rest.get(used..).unwrap_or_default();
-                Some(Ok(rec))
+                Some(Ok(item))
             }
             Err(e) => {
                 self.rest = &[];
                 Some(Err(e))
             }
+        }
+    }
+}
+
+/// The records of one datagram.
+pub type Records<'a> = BackToBack<'a, Record<'a>, RecordError>;
+
+impl<'a> Records<'a> {
+    pub fn new(datagram: &'a [u8]) -> Self {
+        BackToBack {
+            rest: datagram,
+            parse: parse_record,
         }
     }
 }
@@ -319,34 +330,14 @@ pub fn parse_fragment(buf: &[u8]) -> Result<(Fragment<'_>, usize), FragmentError
     ))
 }
 
-/// The fragments of one handshake record body; yields at most one error, then stops.
-#[derive(Debug, Clone)]
-pub struct Fragments<'a> {
-    rest: &'a [u8],
-}
+/// The fragments of one handshake record body.
+pub type Fragments<'a> = BackToBack<'a, Fragment<'a>, FragmentError>;
 
 impl<'a> Fragments<'a> {
     pub fn new(body: &'a [u8]) -> Self {
-        Fragments { rest: body }
-    }
-}
-
-impl<'a> Iterator for Fragments<'a> {
-    type Item = Result<Fragment<'a>, FragmentError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        match parse_fragment(self.rest) {
-            Ok((f, used)) => {
-                self.rest = self.rest.get(used..).unwrap_or_default();
-                Some(Ok(f))
-            }
-            Err(e) => {
-                self.rest = &[];
-                Some(Err(e))
-            }
+        BackToBack {
+            rest: body,
+            parse: parse_fragment,
         }
     }
 }
