@@ -20,10 +20,8 @@
 //!   client sends a token; with `0x40` on a server record, a Retry packet that hands out
 //!   `RETRY_DCID`, its bytes being the token and integrity tag.
 //!
-//! Stopgap: the sealing below (AEAD seal + header protection, RFC 9001 5.3-5.4) repeats
-//! `quic::keys::DirKeys::seal`, which is `#[cfg(test)]` in the library; key material
-//! comes from the library's own `keys::derive_material`. Once `seal` is public
-//! (doc-hidden), call it instead and drop `ring` from this crate.
+//! Key material and the sealing (AEAD seal + header protection, RFC 9001 5.3-5.4) are
+//! the library's own (`keys::InitialKeys`, the doc-hidden `DirKeys::seal`).
 #![no_main]
 
 mod datagrams;
@@ -32,9 +30,8 @@ use std::sync::OnceLock;
 
 use datagrams::{analyze_udp_flow, records, FROM_CLIENT};
 use libfuzzer_sys::fuzz_target;
-use ring::aead::{self, quic::HeaderProtectionKey, Aad, LessSafeKey, Nonce, UnboundKey};
 use tlstap::flow::record::{Transport, UdpFacts, UdpPayload};
-use tlstap::quic::keys::{derive_material, KeyMaterial, TAG_LEN};
+use tlstap::quic::keys::{InitialKeys, TAG_LEN};
 use tlstap::quic::version::{self, Support};
 use tlstap::quic::{self, Datagram, QuicLimits};
 use tlstap::stats::Counters;
@@ -55,55 +52,12 @@ const PAD: u8 = 0x20;
 const RAW: u8 = 0x40;
 const RETRY: u8 = 0x80;
 
-/// One direction's sealing keys.
-struct SealKeys {
-    aead: LessSafeKey,
-    hp: HeaderProtectionKey,
-    iv: [u8; 12],
-}
-
-impl SealKeys {
-    fn new(m: &KeyMaterial) -> Self {
-        SealKeys {
-            aead: LessSafeKey::new(UnboundKey::new(&aead::AES_128_GCM, &m.key).unwrap()),
-            hp: HeaderProtectionKey::new(&aead::quic::AES_128, &m.hp).unwrap(),
-            iv: m.iv,
-        }
-    }
-
-    /// `pkt`: unprotected header through the `pn_len`-byte packet number at
-    /// `pn_offset`, then the plaintext. Appends the tag, applies header protection.
-    fn seal(&self, pkt: &mut Vec<u8>, pn_offset: usize, pn_len: usize, pn: u64) {
-        let mut nonce = self.iv;
-        for (n, p) in nonce.iter_mut().skip(4).zip(pn.to_be_bytes()) {
-            *n ^= p;
-        }
-        let mut body = pkt.split_off(pn_offset + pn_len);
-        let tag = self
-            .aead
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(&pkt[..]),
-                &mut body,
-            )
-            .unwrap();
-        pkt.extend_from_slice(&body);
-        pkt.extend_from_slice(tag.as_ref());
-        let sample = &pkt[pn_offset + 4..pn_offset + 4 + 16];
-        let mask = self.hp.new_mask(sample).unwrap();
-        pkt[0] ^= mask[0] & 0x0f;
-        for i in 0..pn_len {
-            pkt[pn_offset + i] ^= mask[1 + i];
-        }
-    }
-}
-
 /// Client and server keys per (version, after-Retry), derived once per process.
 struct VersionKeys {
     version: u32,
     v2: bool,
-    /// `[before Retry, after Retry]`, each `[client, server]`.
-    keys: [[SealKeys; 2]; 2],
+    /// `[before Retry, after Retry]`.
+    keys: [InitialKeys; 2],
 }
 
 fn all_keys() -> &'static [VersionKeys] {
@@ -115,10 +69,7 @@ fn all_keys() -> &'static [VersionKeys] {
                 let Support::Tls(params) = version::support(version) else {
                     unreachable!("{version:#x} is a TLS version")
                 };
-                let pair = |dcid: &[u8]| {
-                    let (c, s) = derive_material(params, dcid).unwrap();
-                    [SealKeys::new(&c), SealKeys::new(&s)]
-                };
+                let pair = |dcid: &[u8]| InitialKeys::derive(params, dcid).unwrap();
                 VersionKeys {
                     version,
                     v2: params.v2,
@@ -171,7 +122,10 @@ fn sealed_initial(vk: &VersionKeys, flags: u8, pn: u64, frames: &[u8]) -> Vec<u8
     let pn_offset = p.len();
     p.extend_from_slice(&pn.to_be_bytes()[8 - pn_len..]);
     p.extend_from_slice(&payload);
-    vk.keys[usize::from(retry)][usize::from(!from_client)].seal(&mut p, pn_offset, pn_len, pn);
+    let keys = &vk.keys[usize::from(retry)];
+    let dir = if from_client { &keys.client } else { &keys.server };
+    dir.seal(&mut p, pn_offset, pn)
+        .expect("a padded Initial always has room for the sample");
     p
 }
 

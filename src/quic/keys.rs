@@ -119,23 +119,32 @@ impl DirKeys {
     /// Seal a packet (tests build packets with this): `pkt` holds the unprotected
     /// header (PN included, `pn_len` bytes at `pn_offset`) followed by the plaintext;
     /// the tag is appended and header protection applied.
-    #[cfg(test)]
-    pub fn seal(&self, pkt: &mut Vec<u8>, pn_offset: usize, pn: u64) {
-        let pn_len = usize::from(pkt[0] & 3) + 1;
-        let hdr_len = pn_offset + pn_len;
+    /// Not used by the analyzer (a tap never sends): for tests and the fuzz target,
+    /// which need valid Initials. `None` when `pkt` is too short to hold the packet
+    /// number and the header-protection sample.
+    #[doc(hidden)]
+    pub fn seal(&self, pkt: &mut Vec<u8>, pn_offset: usize, pn: u64) -> Option<()> {
+        let pn_len = usize::from(pkt.first()? & 3) + 1;
+        let hdr_len = pn_offset.checked_add(pn_len)?;
+        if hdr_len > pkt.len() {
+            return None;
+        }
         let mut body = pkt.split_off(hdr_len);
         let tag = self
             .aead
             .seal_in_place_separate_tag(self.nonce(pn), aead::Aad::from(&pkt[..]), &mut body)
-            .unwrap();
+            .ok()?;
         pkt.extend_from_slice(&body);
         pkt.extend_from_slice(tag.as_ref());
-        let sample = &pkt[pn_offset + SAMPLE_OFFSET..pn_offset + SAMPLE_OFFSET + SAMPLE_LEN];
-        let mask = self.hp.new_mask(sample).unwrap();
-        pkt[0] ^= mask[0] & if pkt[0] & 0x80 != 0 { 0x0f } else { 0x1f };
-        for i in 0..pn_len {
-            pkt[pn_offset + i] ^= mask[1 + i];
+        let at = pn_offset.checked_add(SAMPLE_OFFSET)?;
+        let sample = pkt.get(at..at.checked_add(SAMPLE_LEN)?)?;
+        let mask = self.hp.new_mask(sample).ok()?;
+        let first = pkt.first_mut()?;
+        *first ^= mask[0] & if *first & 0x80 != 0 { 0x0f } else { 0x1f };
+        for (i, m) in mask.iter().skip(1).take(pn_len).enumerate() {
+            *pkt.get_mut(pn_offset + i)? ^= m;
         }
+        Some(())
     }
 
     fn nonce(&self, pn: u64) -> aead::Nonce {
@@ -344,7 +353,7 @@ mod tests {
         let mut payload = hex(vectors::CLIENT_CRYPTO_FRAME);
         payload.resize(1162, 0);
         pkt.extend_from_slice(&payload);
-        keys.client.seal(&mut pkt, 18, 2);
+        keys.client.seal(&mut pkt, 18, 2).expect("seal");
         assert_eq!(pkt, hex(vectors::v1::CLIENT_PACKET));
     }
 

@@ -51,7 +51,7 @@ fn initial(
     } else {
         &keys.server
     };
-    dir.seal(&mut p, pn_offset, u64::from(pn));
+    dir.seal(&mut p, pn_offset, u64::from(pn)).expect("seal");
     p
 }
 
