@@ -302,48 +302,30 @@ mod tests {
         pkt[o.header_len..o.header_len + o.payload_len].to_vec()
     }
 
+    /// RFC 9001 A.2/A.3 (v1) and RFC 9369 A.2/A.3 (v2): the sample client and server
+    /// Initials open to the sample payloads.
     #[test]
-    fn rfc9001_a2_a3_open() {
-        let p = open_vector(
-            version::V1,
-            vectors::v1::CLIENT_PACKET,
-            true,
-            vectors::v1::CLIENT_PLAIN_HEADER,
-            2,
-        );
-        let mut want = hex(vectors::CLIENT_CRYPTO_FRAME);
-        want.resize(1162, 0);
-        assert_eq!(p, want);
-        let s = open_vector(
-            version::V1,
-            vectors::v1::SERVER_PACKET,
-            false,
-            vectors::v1::SERVER_PLAIN_HEADER,
-            1,
-        );
-        assert_eq!(s, hex(vectors::SERVER_PAYLOAD));
-    }
-
-    #[test]
-    fn rfc9369_a2_a3_open() {
-        let p = open_vector(
-            version::V2,
-            vectors::v2::CLIENT_PACKET,
-            true,
-            vectors::v2::CLIENT_PLAIN_HEADER,
-            2,
-        );
-        let mut want = hex(vectors::CLIENT_CRYPTO_FRAME);
-        want.resize(1162, 0);
-        assert_eq!(p, want);
-        let s = open_vector(
-            version::V2,
-            vectors::v2::SERVER_PACKET,
-            false,
-            vectors::v2::SERVER_PLAIN_HEADER,
-            1,
-        );
-        assert_eq!(s, hex(vectors::SERVER_PAYLOAD));
+    fn rfc9001_and_rfc9369_samples_open() {
+        let cases = [
+            (
+                version::V1,
+                [vectors::v1::CLIENT_PACKET, vectors::v1::CLIENT_PLAIN_HEADER],
+                [vectors::v1::SERVER_PACKET, vectors::v1::SERVER_PLAIN_HEADER],
+            ),
+            (
+                version::V2,
+                [vectors::v2::CLIENT_PACKET, vectors::v2::CLIENT_PLAIN_HEADER],
+                [vectors::v2::SERVER_PACKET, vectors::v2::SERVER_PLAIN_HEADER],
+            ),
+        ];
+        for (v, [cp, ch], [sp, sh]) in cases {
+            let p = open_vector(v, cp, true, ch, 2);
+            let mut want = hex(vectors::CLIENT_CRYPTO_FRAME);
+            want.resize(1162, 0);
+            assert_eq!(p, want, "{v:#x}");
+            let s = open_vector(v, sp, false, sh, 1);
+            assert_eq!(s, hex(vectors::SERVER_PAYLOAD), "{v:#x}");
+        }
     }
 
     #[test]
