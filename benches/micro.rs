@@ -138,7 +138,7 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(
             || {
                 (
-                    DirAssembler::new(ReasmLimits::default()),
+                    DirAssembler::new(),
                     MemBudget::new(1 << 20),
                     Counters::new(),
                 )
@@ -146,7 +146,15 @@ fn benches(c: &mut Criterion) {
             |(mut a, mut budget, mut counters)| {
                 for &i in &order {
                     let seg = &stream[i * 1024..(i + 1) * 1024];
-                    a.push(1 + (i * 1024) as u32, seg, 0, &mut budget, &mut counters);
+                    let limits = ReasmLimits::default();
+                    a.push(
+                        1 + (i * 1024) as u32,
+                        seg,
+                        0,
+                        &limits,
+                        &mut budget,
+                        &mut counters,
+                    );
                 }
                 a.finish(Default::default(), &mut budget, &mut counters)
             },

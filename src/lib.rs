@@ -36,4 +36,5 @@ pub mod report;
 pub mod row;
 pub mod source;
 pub mod stats;
+pub mod threadcpu;
 pub mod tls;

@@ -32,8 +32,8 @@ use tlstap::output::{
     abandon_temp_files, check_output_dir, Format, OutputConfig, OutputError, RotateConfig,
 };
 use tlstap::pipeline::{
-    expand_inputs, run_batch, run_live, LiveRunConfig, LiveRunError, Progress, RunConfig, RunError,
-    RunReport,
+    expand_inputs, run_batch, run_live, CaptureEngine, LiveRunConfig, LiveRunError, Progress,
+    RunConfig, RunError, RunReport,
 };
 use tlstap::report::{self, Summary};
 use tlstap::source::live::list_interfaces;
@@ -215,11 +215,29 @@ struct LiveArgs {
     /// Parser threads (default: cores - 1, at least 1).
     #[arg(short = 'j', long, value_name = "N", value_parser = at_least_one)]
     threads: Option<usize>,
+    /// How to read the interface: libpcap (any OS), or Linux AF_PACKET rings
+    /// (TPACKET_V3), one socket per --workers in a PACKET_FANOUT hash group.
+    #[arg(long, value_enum, default_value_t = EngineArg::Pcap, conflicts_with = "listen_udp")]
+    capture: EngineArg,
+    /// Flow workers, each following its share of the connections (by a symmetric hash
+    /// of the inner 5-tuple) with its share of --max-memory-mib. With --capture
+    /// afpacket, also the number of capture sockets and threads. 1: the capture
+    /// thread follows the flows itself.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = at_least_one)]
+    workers: usize,
     /// No start line, stats lines or summary.
     #[arg(short, long)]
     quiet: bool,
     #[command(flatten)]
     limits: LimitArgs,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+enum EngineArg {
+    /// libpcap.
+    Pcap,
+    /// Linux AF_PACKET TPACKET_V3 with PACKET_FANOUT.
+    Afpacket,
 }
 
 /// A count where 0 means nothing (`--threads 0`, `--max-flows 0`): a usage error.
@@ -274,7 +292,7 @@ struct LimitArgs {
     /// Out-of-order segments held per direction before a gap is skipped.
     #[arg(long, default_value_t = ReasmLimits::default().max_ooo_segments, value_name = "N")]
     max_ooo_segments: usize,
-    /// Memory of the whole process, in MiB. A fixed reserve (40 MiB plus 6 MiB per
+    /// Memory of the whole process, in MiB. A fixed reserve (56 MiB plus 6 MiB per
     /// worker thread) is kept for the pipeline; 3/4 of the rest is the flow tables'
     /// budget for connection entries, reassembly buffers and held-back segments. New
     /// connections beyond it are refused and counted (flow.memory_limit).
@@ -337,12 +355,40 @@ fn run_failed(e: &RunError) -> ExitCode {
 
 fn main() -> ExitCode {
     no_transparent_huge_pages();
+    // Rayon's global pool encodes Parquet columns; named, its threads show as such in
+    // `top -H`, perf and the per-thread CPU report.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("tlstap-enc-{i}"))
+        .build_global();
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Read(args) => cmd_read(args),
+        Cmd::Read(args) => {
+            let code = cmd_read(args);
+            write_thread_cpu();
+            code
+        }
         Cmd::Report(args) => cmd_report(args),
         Cmd::Live(args) => cmd_live(args),
         Cmd::Interfaces => cmd_interfaces(),
+    }
+}
+
+/// Environment variable naming a file for per-thread CPU times of a `read` run (the
+/// bench's thread-balance check): written as TSV `thread\tcpu_ms` when `read` ends,
+/// successfully or not. Not a flag: it is a measurement hook, not part of the product.
+const THREAD_CPU_ENV: &str = "TLSTAP_THREAD_CPU";
+
+/// Writes [`tlstap::threadcpu::report_tsv`] to the file `TLSTAP_THREAD_CPU` names, if
+/// set; a failure is a warning only (the run's own result stands).
+fn write_thread_cpu() {
+    let Some(path) = std::env::var_os(THREAD_CPU_ENV).filter(|p| !p.is_empty()) else {
+        return;
+    };
+    if let Err(e) = std::fs::write(&path, tlstap::threadcpu::report_tsv()) {
+        eprintln!(
+            "tlstap: warning: {THREAD_CPU_ENV}={}: {e}",
+            Path::new(&path).display()
+        );
     }
 }
 
@@ -449,6 +495,11 @@ fn cmd_live(args: LiveArgs) -> ExitCode {
             max_certificates: OutputConfig::default().max_certificates,
         },
         threads: threads.max(1),
+        engine: match args.capture {
+            EngineArg::Pcap => CaptureEngine::Pcap,
+            EngineArg::Afpacket => CaptureEngine::AfPacket,
+        },
+        workers: args.workers,
         flow: args.limits.flow_limits(),
         decoder: DecoderLimits::default(),
         queue_batches: args.queue,
@@ -463,8 +514,12 @@ fn cmd_live(args: LiveArgs) -> ExitCode {
     let result = run_live(&cfg, shutdown, |src| {
         if !quiet {
             if args.listen_udp.is_empty() {
+                let workers = match args.workers {
+                    1 => String::new(),
+                    n => format!(", {n} flow workers"),
+                };
                 eprintln!(
-                    "tlstap: capturing on {} (snaplen {}, filter {:?}), writing {} every {:?}",
+                    "tlstap: capturing on {}{workers} (snaplen {}, filter {:?}), writing {} every {:?}",
                     src.describe(),
                     args.snaplen,
                     args.bpf.as_deref().unwrap_or(""),

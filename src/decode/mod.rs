@@ -118,6 +118,25 @@ pub enum Packet<'a> {
     Udp(UdpDatagram<'a>),
 }
 
+impl<'a> Packet<'a> {
+    /// The transport payload.
+    pub fn payload(&self) -> &'a [u8] {
+        match self {
+            Packet::Tcp(s) => s.payload,
+            Packet::Udp(d) => d.payload,
+        }
+    }
+
+    /// The same headers over another payload: how a packet crosses threads without its
+    /// frame (headers copied, payload moved into a batch buffer, then put back).
+    pub fn with_payload<'b>(self, payload: &'b [u8]) -> Packet<'b> {
+        match self {
+            Packet::Tcp(s) => Packet::Tcp(TcpSegment { payload, ..s }),
+            Packet::Udp(d) => Packet::Udp(UdpDatagram { payload, ..d }),
+        }
+    }
+}
+
 /// Network layer found by the link layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum L3 {

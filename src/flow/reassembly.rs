@@ -20,7 +20,13 @@
 //!   [`MemBudget`]; `finish` or `release_all` gives them back. `Drop` cannot reach the
 //!   budget, so the flow layer MUST call one of them before dropping an assembler.
 //!
-//! Limits (each counted when it binds):
+//! Size: the flow table holds an assembler for every collecting direction of up to a
+//! million connections, most of them one segment of a hello that never finishes. So the
+//! first piece is kept inline, and everything only a direction with more than one run of
+//! bytes needs (further pieces, gaps, the queue) sits in a box allocated on first use;
+//! the limits are the table's, passed with each push, not a copy per assembler.
+//!
+//! Limits (each counted when it binds), [`ReasmLimits`] passed to every push:
 //! - depth [`ReasmLimits::max_bytes_per_direction`]: only stream offsets below it are kept
 //!   (`reasm.depth_limit`, once per direction); depth is a stream offset, like Suricata's
 //!   `stream.reassembly.depth`, so bytes held never exceed it even with gaps.
@@ -204,30 +210,57 @@ struct Tally {
     conflict: bool,
 }
 
-/// Reassembler for one direction of one TCP connection.
-#[derive(Debug)]
-pub struct DirAssembler {
-    limits: ReasmLimits,
-    /// Sequence number of stream offset 0, once known.
-    base: Option<u32>,
-    /// Offset 0 came from a SYN (not from the first data segment).
-    syn_seen: bool,
-    /// Highest in-window stream end offset seen: the reference for wrap-safe offsets.
-    highest: u64,
-    /// In-order frontier: every offset below is in `data` or in `gaps`.
-    next: u64,
-    data: Vec<u8>,
+/// The parts of a [`DirAssembler`] that only a direction with more than one run of bytes
+/// needs: further pieces, gaps, the out-of-order queue. Boxed and allocated on first use,
+/// so a direction whose bytes came in one segment (every unfinished hello a flood leaves
+/// in the table) carries one pointer for them. Not charged to the budget, like the
+/// growth of these lists (the bytes they hold are).
+#[derive(Debug, Default)]
+struct Rest {
+    /// Pieces after the first (which is [`DirAssembler::first_ts`] at data index 0).
     pieces: Vec<Piece>,
     gaps: Vec<(u64, u64)>,
     /// Index in `data` where the first gap sits.
     first_gap_idx: Option<usize>,
-    conflict: bool,
     /// Sorted by `off`, disjoint, every `off > next`.
     ooo: Vec<OooSeg>,
     ooo_bytes: usize,
-    truncated: bool,
-    depth_counted: bool,
-    finished: bool,
+}
+
+/// Bits of [`DirAssembler::flags`] (one byte, not six `bool`s: the flow table holds an
+/// assembler for every collecting direction of a million connections).
+mod flag {
+    /// `base` is set.
+    pub const BASE_KNOWN: u8 = 1;
+    /// Offset 0 came from a SYN (not from the first data segment).
+    pub const SYN_SEEN: u8 = 1 << 1;
+    /// A differing copy overlapped held bytes.
+    pub const CONFLICT: u8 = 1 << 2;
+    /// Bytes were dropped for depth or memory.
+    pub const TRUNCATED: u8 = 1 << 3;
+    /// `reasm.depth_limit` was counted.
+    pub const DEPTH_COUNTED: u8 = 1 << 4;
+    pub const FINISHED: u8 = 1 << 5;
+}
+
+/// Reassembler for one direction of one TCP connection. Its limits are the flow
+/// table's, passed to each [`DirAssembler::push`] like the budget, so that a million
+/// assemblers do not each carry a copy.
+#[derive(Debug)]
+pub struct DirAssembler {
+    /// In-order bytes, gaps squeezed out.
+    data: Vec<u8>,
+    /// Highest in-window stream end offset seen: the reference for wrap-safe offsets.
+    highest: u64,
+    /// In-order frontier: every offset below is in `data` or in a gap.
+    next: u64,
+    /// Packet time of the piece at data index 0 (its stream offset is 0, or the end of
+    /// the gap before it).
+    first_ts: i64,
+    rest: Option<Box<Rest>>,
+    /// Sequence number of stream offset 0, once known ([`flag::BASE_KNOWN`]).
+    base: u32,
+    flags: u8,
 }
 
 #[inline]
@@ -245,25 +278,62 @@ fn sub(b: &[u8], start: u64, from: u64, to: u64) -> &[u8] {
     b.get(a..z).unwrap_or(&[])
 }
 
+impl Default for DirAssembler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl DirAssembler {
-    pub fn new(limits: ReasmLimits) -> Self {
+    pub fn new() -> Self {
         Self {
-            limits,
-            base: None,
-            syn_seen: false,
+            data: Vec::new(),
             highest: 0,
             next: 0,
-            data: Vec::new(),
-            pieces: Vec::new(),
-            gaps: Vec::new(),
-            first_gap_idx: None,
-            conflict: false,
-            ooo: Vec::new(),
-            ooo_bytes: 0,
-            truncated: false,
-            depth_counted: false,
-            finished: false,
+            first_ts: 0,
+            rest: None,
+            base: 0,
+            flags: 0,
         }
+    }
+
+    fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+
+    fn set(&mut self, f: u8) {
+        self.flags |= f;
+    }
+
+    fn rest_mut(&mut self) -> &mut Rest {
+        self.rest.get_or_insert_with(Box::default)
+    }
+
+    fn ooo(&self) -> &[OooSeg] {
+        self.rest.as_ref().map_or(&[], |r| &r.ooo)
+    }
+
+    /// Pieces after the first.
+    fn later_pieces(&self) -> &[Piece] {
+        self.rest.as_ref().map_or(&[], |r| &r.pieces)
+    }
+
+    /// The piece at data index 0: at stream offset 0 unless the stream began with a
+    /// gap (the first gap recorded while nothing was held starts at 0 and only grows
+    /// until data follows it).
+    fn first_piece(&self) -> Option<Piece> {
+        if self.data.is_empty() {
+            return None;
+        }
+        let stream_offset = match &self.rest {
+            Some(r) if r.first_gap_idx == Some(0) => r.gaps.first().map_or(0, |g| g.1),
+            _ => 0,
+        };
+        Some(Piece {
+            stream_offset,
+            data_offset: 0,
+            ts_ns: self.first_ts,
+        })
     }
 
     /// SYN seen for this direction: stream offset 0 is `isn + 1`. Effective only before
@@ -271,34 +341,40 @@ impl DirAssembler {
     /// one is counted (`reasm.isn_mismatch`) and ignored (offsets never move once used).
     /// A SYN carrying data (TCP Fast Open) is pushed with `seq = isn + 1`.
     pub fn set_isn(&mut self, isn: u32, counters: &mut Counters) {
-        if self.finished {
+        if self.has(flag::FINISHED) {
             return;
         }
         let start = isn.wrapping_add(1);
-        match self.base {
-            None => {
-                self.base = Some(start);
-                self.syn_seen = true;
-            }
-            Some(b) if b == start => self.syn_seen = true,
-            Some(_) => counters.bump(reason::ISN_MISMATCH),
+        if !self.has(flag::BASE_KNOWN) {
+            self.base = start;
+            self.set(flag::BASE_KNOWN | flag::SYN_SEEN);
+        } else if self.base == start {
+            self.set(flag::SYN_SEEN);
+        } else {
+            counters.bump(reason::ISN_MISMATCH);
         }
     }
 
-    /// One segment's payload. Without a SYN, the first data segment's `seq` is offset 0.
-    /// After `finish` this is O(1) and does not read `payload`.
+    /// One segment's payload, kept within `limits`. Without a SYN, the first data
+    /// segment's `seq` is offset 0. After `finish` this is O(1) and does not read
+    /// `payload`.
     pub fn push(
         &mut self,
         seq: u32,
         payload: &[u8],
         ts_ns: i64,
+        limits: &ReasmLimits,
         budget: &mut MemBudget,
         counters: &mut Counters,
     ) -> PushOutcome {
-        if self.finished || payload.is_empty() {
+        if self.has(flag::FINISHED) || payload.is_empty() {
             return PushOutcome::Ignored;
         }
-        let base = *self.base.get_or_insert(seq);
+        if !self.has(flag::BASE_KNOWN) {
+            self.base = seq;
+            self.set(flag::BASE_KNOWN);
+        }
+        let base = self.base;
 
         // Wrap-safe offset: signed distance from the highest offset seen. The `as u32`
         // truncation is the intended reduction modulo 2^32.
@@ -327,7 +403,7 @@ impl DirAssembler {
         self.highest = self.highest.max(end);
 
         let mut tally = Tally::default();
-        let depth = u64::try_from(self.limits.max_bytes_per_direction).unwrap_or(u64::MAX);
+        let depth = u64::try_from(limits.max_bytes_per_direction).unwrap_or(u64::MAX);
         let keep_end = end.min(depth);
         if keep_end < end {
             self.note_depth(counters);
@@ -343,8 +419,9 @@ impl DirAssembler {
                 cur = upto;
                 continue;
             }
-            let i = self.ooo.partition_point(|q| q.end() <= cur);
-            match self.ooo.get(i) {
+            let ooo = self.ooo();
+            let i = ooo.partition_point(|q| q.end() <= cur);
+            match ooo.get(i) {
                 Some(q) if q.off <= cur => {
                     let upto = keep_end.min(q.end());
                     let held = sub(&q.buf, q.off, cur, upto);
@@ -357,14 +434,25 @@ impl DirAssembler {
                 other => {
                     let upto = other.map_or(keep_end, |q| q.off.min(keep_end));
                     let bytes = sub(payload, start, cur, upto);
-                    self.place(cur, bytes, ts_ns, budget, counters, &mut tally);
+                    // Reserve first: giving up a hole for bytes that cannot be stored
+                    // would only lose more.
+                    if budget.try_reserve(bytes.len()) {
+                        if cur > self.next && self.ooo().len() >= limits.max_ooo_segments {
+                            self.make_queue_room(cur, counters, &mut tally);
+                        }
+                        self.place(cur, bytes, ts_ns, &mut tally);
+                    } else {
+                        counters.bump(reason::MEMORY_LIMIT);
+                        self.set(flag::TRUNCATED);
+                        tally.dropped = true;
+                    }
                     cur = upto;
                 }
             }
         }
 
         if tally.conflict {
-            self.conflict = true;
+            self.set(flag::CONFLICT);
             counters.bump(reason::OVERLAP_CONFLICT);
         }
         if tally.late > 0 {
@@ -384,45 +472,54 @@ impl DirAssembler {
         }
     }
 
+    /// Where stream offset `cur` (below the frontier) is held: `Ok` with the stream
+    /// offset and data range of the piece holding it, or `Err` with the stream offset
+    /// of the next piece (`None`: no piece follows) when it falls in a gap.
+    fn locate(&self, cur: u64) -> Result<(u64, usize, usize), Option<u64>> {
+        let later = self.later_pieces();
+        let i = later.partition_point(|p| p.stream_offset <= cur);
+        let (p_off, from, after) = match i.checked_sub(1).and_then(|k| later.get(k)) {
+            Some(p) => (p.stream_offset, p.data_offset, later.get(i)),
+            None => match self.first_piece() {
+                Some(p) if p.stream_offset <= cur => (p.stream_offset, 0, later.first()),
+                p => return Err(p.map(|p| p.stream_offset)),
+            },
+        };
+        let to = after.map_or(self.data.len(), |n| n.data_offset);
+        let p_end = p_off + len64(self.data.get(from..to).unwrap_or(&[]));
+        if cur < p_end {
+            Ok((p_off, from, to))
+        } else {
+            Err(after.map(|n| n.stream_offset))
+        }
+    }
+
     /// Compare bytes at `[off, off+len)`, all below the frontier, with what was kept;
     /// bytes falling in a recorded gap are late.
     fn check_kept(&self, off: u64, bytes: &[u8], tally: &mut Tally) {
         let end = off + len64(bytes);
         let mut cur = off;
         while cur < end {
-            let i = self.pieces.partition_point(|p| p.stream_offset <= cur);
-            let covering = i.checked_sub(1).and_then(|k| {
-                let p = self.pieces.get(k)?;
-                let p_end_idx = self
-                    .pieces
-                    .get(i)
-                    .map_or(self.data.len(), |n| n.data_offset);
-                let p_end = p.stream_offset + len64(self.data.get(p.data_offset..p_end_idx)?);
-                (cur < p_end).then_some((p, p_end))
-            });
-            match covering {
-                Some((p, p_end)) => {
+            match self.locate(cur) {
+                Ok((p_off, from, to)) => {
+                    let p_end = p_off + len64(self.data.get(from..to).unwrap_or(&[]));
                     let upto = end.min(p_end);
-                    let from = usize::try_from(cur - p.stream_offset)
+                    let a = usize::try_from(cur - p_off)
                         .ok()
-                        .and_then(|d| d.checked_add(p.data_offset));
+                        .and_then(|d| d.checked_add(from));
                     let n = usize::try_from(upto - cur).ok();
-                    let held = from
+                    let held = a
                         .zip(n)
-                        .and_then(|(f, n)| self.data.get(f..f.checked_add(n)?));
+                        .and_then(|(a, n)| self.data.get(a..a.checked_add(n)?));
                     if held != Some(sub(bytes, off, cur, upto)) {
                         tally.conflict = true;
                     }
                     tally.dup = true;
                     cur = upto;
                 }
-                None => {
+                Err(next_piece) => {
                     // In a gap: up to the next piece (or the end of the bytes).
-                    let upto = self
-                        .pieces
-                        .get(i)
-                        .map_or(end, |n| n.stream_offset.min(end))
-                        .max(cur + 1);
+                    let upto = next_piece.map_or(end, |n| n.min(end)).max(cur + 1);
                     tally.late += upto.min(end) - cur;
                     cur = upto;
                 }
@@ -430,51 +527,30 @@ impl DirAssembler {
         }
     }
 
-    /// Keep bytes for the hole `[off, off+len)` (`off >= next`, not covered by the queue).
-    fn place(
-        &mut self,
-        off: u64,
-        bytes: &[u8],
-        ts_ns: i64,
-        budget: &mut MemBudget,
-        counters: &mut Counters,
-        tally: &mut Tally,
-    ) {
-        // Reserve first: giving up a hole for bytes that cannot be stored would only lose
-        // more.
-        if !budget.try_reserve(bytes.len()) {
-            counters.bump(reason::MEMORY_LIMIT);
-            self.truncated = true;
-            tally.dropped = true;
-            return;
+    /// The queue is full and bytes for `off` (past the frontier) are coming: give up the
+    /// first hole, up to the earlier of `off` and the first queued segment
+    /// (`reasm.ooo_limit`).
+    fn make_queue_room(&mut self, off: u64, counters: &mut Counters, tally: &mut Tally) {
+        counters.bump(reason::OOO_LIMIT);
+        let target = self.ooo().first().map_or(off, |q| q.off.min(off));
+        // Skipping drains at least the first queued segment (or reaches `off`), so
+        // there is room afterwards; the frontier never passes `off` (a hole).
+        if self.skip_to(target, counters) {
+            tally.appended = true;
         }
-        if off > self.next && self.ooo.len() >= self.limits.max_ooo_segments {
-            counters.bump(reason::OOO_LIMIT);
-            let target = self.ooo.first().map_or(off, |q| q.off.min(off));
-            // Skipping drains at least the first queued segment (or reaches `off`), so
-            // there is room afterwards; the frontier never passes `off` (a hole).
-            if self.skip_to(target, counters) {
-                tally.appended = true;
-            }
-        }
+    }
+
+    /// Keep bytes (already reserved) for the hole `[off, off+len)` (`off >= next`, not
+    /// covered by the queue): appended at the frontier, else queued.
+    fn place(&mut self, off: u64, bytes: &[u8], ts_ns: i64, tally: &mut Tally) {
         if off == self.next {
-            if self.pieces.capacity() == 0 {
-                // Most directions the flow table holds (an unfinished hello) are one
-                // piece: `push` would make room for four.
-                self.pieces.reserve_exact(1);
-            }
-            self.pieces.push(Piece {
-                stream_offset: off,
-                data_offset: self.data.len(),
-                ts_ns,
-            });
-            self.data.extend_from_slice(bytes);
-            self.next = off + len64(bytes);
+            self.append(off, bytes, ts_ns);
             self.drain();
             tally.appended = true;
         } else {
-            let i = self.ooo.partition_point(|q| q.off < off);
-            self.ooo.insert(
+            let r = self.rest_mut();
+            let i = r.ooo.partition_point(|q| q.off < off);
+            r.ooo.insert(
                 i,
                 OooSeg {
                     off,
@@ -482,24 +558,37 @@ impl DirAssembler {
                     ts_ns,
                 },
             );
-            self.ooo_bytes += bytes.len();
+            r.ooo_bytes += bytes.len();
             tally.queued = true;
         }
+    }
+
+    /// Add a piece at the frontier (`off == next`).
+    fn append(&mut self, off: u64, bytes: &[u8], ts_ns: i64) {
+        if self.data.is_empty() {
+            self.first_ts = ts_ns;
+        } else {
+            let data_offset = self.data.len();
+            self.rest_mut().pieces.push(Piece {
+                stream_offset: off,
+                data_offset,
+                ts_ns,
+            });
+        }
+        self.data.extend_from_slice(bytes);
+        self.next = off + len64(bytes);
     }
 
     /// Append queued segments that now start at the frontier. True if any was appended.
     fn drain(&mut self) -> bool {
         let mut any = false;
-        while self.ooo.first().is_some_and(|q| q.off == self.next) {
-            let q = self.ooo.remove(0);
-            self.ooo_bytes -= q.buf.len();
-            self.pieces.push(Piece {
-                stream_offset: q.off,
-                data_offset: self.data.len(),
-                ts_ns: q.ts_ns,
-            });
-            self.data.extend_from_slice(&q.buf);
-            self.next = q.end();
+        while let Some(r) = self.rest.as_mut() {
+            if r.ooo.first().is_none_or(|q| q.off != self.next) {
+                break;
+            }
+            let q = r.ooo.remove(0);
+            r.ooo_bytes -= q.buf.len();
+            self.append(q.off, &q.buf, q.ts_ns);
             any = true;
         }
         any
@@ -508,14 +597,16 @@ impl DirAssembler {
     /// Give up the hole from the frontier to `target`, then append what follows.
     fn skip_to(&mut self, target: u64, counters: &mut Counters) -> bool {
         if target > self.next {
-            let len = target - self.next;
-            match self.gaps.last_mut() {
+            let (next, held) = (self.next, self.data.len());
+            let len = target - next;
+            let r = self.rest_mut();
+            match r.gaps.last_mut() {
                 // Nothing was appended since the last gap: it just grows (a gap is always
                 // followed by data, so `StreamData` consumers see one jump per gap).
-                Some(g) if g.0 + g.1 == self.next => g.1 += len,
+                Some(g) if g.0 + g.1 == next => g.1 += len,
                 _ => {
-                    self.first_gap_idx.get_or_insert(self.data.len());
-                    self.gaps.push((self.next, len));
+                    r.first_gap_idx.get_or_insert(held);
+                    r.gaps.push((next, len));
                     counters.bump(reason::GAP);
                 }
             }
@@ -525,17 +616,21 @@ impl DirAssembler {
     }
 
     fn note_depth(&mut self, counters: &mut Counters) {
-        if !self.depth_counted {
-            self.depth_counted = true;
+        if !self.has(flag::DEPTH_COUNTED) {
+            self.set(flag::DEPTH_COUNTED);
             counters.bump(reason::DEPTH_LIMIT);
         }
-        self.truncated = true;
+        self.set(flag::TRUNCATED);
     }
 
     /// In-order bytes from offset 0 up to the first gap (never past it: record framing is
     /// lost there). Queued out-of-order bytes are not included.
     pub fn contiguous(&self) -> &[u8] {
-        let end = self.first_gap_idx.unwrap_or(self.data.len());
+        let end = self
+            .rest
+            .as_ref()
+            .and_then(|r| r.first_gap_idx)
+            .unwrap_or(self.data.len());
         self.data.get(..end).unwrap_or(&self.data)
     }
 
@@ -546,14 +641,14 @@ impl DirAssembler {
 
     /// Gaps recorded so far (stream offset, length).
     pub fn gaps(&self) -> &[(u64, u64)] {
-        &self.gaps
+        self.rest.as_ref().map_or(&[], |r| &r.gaps)
     }
 
     /// Give up on missing bytes: close every hole before a queued segment by skipping it
     /// (recorded in `gaps`, counted `reasm.gap`) and append the queued segments in order.
     /// Called at flow end / flush (the queue overflow does it for the first hole itself).
     pub fn skip_gaps(&mut self, counters: &mut Counters) {
-        while let Some(target) = self.ooo.first().map(|q| q.off) {
+        while let Some(target) = self.ooo().first().map(|q| q.off) {
             self.skip_to(target, counters);
         }
     }
@@ -568,7 +663,7 @@ impl DirAssembler {
         budget: &mut MemBudget,
         counters: &mut Counters,
     ) -> StreamData {
-        if self.finished {
+        if self.has(flag::FINISHED) {
             return StreamData {
                 end,
                 ..StreamData::default()
@@ -576,21 +671,31 @@ impl DirAssembler {
         }
         counters.add(
             reason::OOO_DISCARDED,
-            u64::try_from(self.ooo.len()).unwrap_or(u64::MAX),
+            u64::try_from(self.queued_segments()).unwrap_or(u64::MAX),
         );
-        let end = if self.truncated && end == StreamEnd::Open {
+        let end = if self.is_truncated() && end == StreamEnd::Open {
             StreamEnd::Truncated
         } else {
             end
         };
+        let first = self.first_piece();
+        // In-order and queued bytes alike go back (the queued ones leave with `rest`).
+        budget.release(self.buffered_bytes());
+        let (later, gaps) = self
+            .rest
+            .take()
+            .map(|r| (r.pieces, r.gaps))
+            .unwrap_or_default();
+        let mut pieces = Vec::with_capacity(usize::from(first.is_some()) + later.len());
+        pieces.extend(first);
+        pieces.extend(later);
         let out = StreamData {
             data: std::mem::take(&mut self.data),
-            pieces: std::mem::take(&mut self.pieces),
-            gaps: std::mem::take(&mut self.gaps),
-            overlap_conflict: self.conflict,
+            pieces,
+            gaps,
+            overlap_conflict: self.has(flag::CONFLICT),
             end,
         };
-        budget.release(out.data.len());
         self.release_all(budget);
         out
     }
@@ -600,36 +705,32 @@ impl DirAssembler {
     pub fn release_all(&mut self, budget: &mut MemBudget) {
         budget.release(self.buffered_bytes());
         self.data = Vec::new();
-        self.pieces = Vec::new();
-        self.gaps = Vec::new();
-        self.ooo = Vec::new();
-        self.ooo_bytes = 0;
-        self.first_gap_idx = None;
-        self.finished = true;
+        self.rest = None;
+        self.set(flag::FINISHED);
     }
 
     /// Bytes held (in order + queued), i.e. reserved from the budget.
     pub fn buffered_bytes(&self) -> usize {
-        self.data.len() + self.ooo_bytes
+        self.data.len() + self.rest.as_ref().map_or(0, |r| r.ooo_bytes)
     }
 
     /// Number of queued out-of-order segments.
     pub fn queued_segments(&self) -> usize {
-        self.ooo.len()
+        self.ooo().len()
     }
 
     /// Bytes were dropped for depth or memory.
     pub fn is_truncated(&self) -> bool {
-        self.truncated
+        self.has(flag::TRUNCATED)
     }
 
     pub fn is_finished(&self) -> bool {
-        self.finished
+        self.has(flag::FINISHED)
     }
 
     /// Offset 0 came from a SYN rather than the first data segment.
     pub fn syn_seen(&self) -> bool {
-        self.syn_seen
+        self.has(flag::SYN_SEEN)
     }
 }
 
@@ -653,6 +754,7 @@ mod tests {
     /// Assembler plus its budget and counters, seq numbers relative to `isn + 1`.
     struct H {
         a: DirAssembler,
+        l: ReasmLimits,
         b: MemBudget,
         c: Counters,
         isn: u32,
@@ -661,10 +763,11 @@ mod tests {
     impl H {
         fn new(limits: ReasmLimits, budget: usize, isn: u32) -> Self {
             let mut c = Counters::new();
-            let mut a = DirAssembler::new(limits);
+            let mut a = DirAssembler::new();
             a.set_isn(isn, &mut c);
             H {
                 a,
+                l: limits,
                 b: MemBudget::new(budget),
                 c,
                 isn,
@@ -674,7 +777,8 @@ mod tests {
         /// No SYN: offset 0 is the first data segment's seq.
         fn mid() -> Self {
             H {
-                a: DirAssembler::new(ReasmLimits::default()),
+                a: DirAssembler::new(),
+                l: ReasmLimits::default(),
                 b: MemBudget::new(usize::MAX),
                 c: Counters::new(),
                 isn: 0,
@@ -683,7 +787,9 @@ mod tests {
 
         /// Push `bytes` at raw sequence number `seq`.
         fn raw(&mut self, seq: u32, bytes: &[u8], ts: i64) -> PushOutcome {
-            let out = self.a.push(seq, bytes, ts, &mut self.b, &mut self.c);
+            let out = self
+                .a
+                .push(seq, bytes, ts, &self.l, &mut self.b, &mut self.c);
             assert_eq!(self.b.used(), self.a.buffered_bytes());
             out
         }
@@ -695,9 +801,14 @@ mod tests {
         /// Push `s[off..off+len]` at stream offset `off`.
         fn seg(&mut self, s: &[u8], off: usize, len: usize, ts: i64) -> PushOutcome {
             let seq = self.isn.wrapping_add(1).wrapping_add(off as u32);
-            let out = self
-                .a
-                .push(seq, &s[off..off + len], ts, &mut self.b, &mut self.c);
+            let out = self.a.push(
+                seq,
+                &s[off..off + len],
+                ts,
+                &self.l,
+                &mut self.b,
+                &mut self.c,
+            );
             assert_eq!(self.b.used(), self.a.buffered_bytes());
             out
         }
@@ -921,6 +1032,7 @@ mod tests {
                 1 + i.wrapping_mul(step),
                 b"x",
                 i64::from(i),
+                &h.l,
                 &mut h.b,
                 &mut c,
             );
@@ -929,7 +1041,10 @@ mod tests {
         assert_eq!(c.get(reason::OUT_OF_WINDOW), 0);
         assert_eq!(c.get(reason::DEPTH_LIMIT), 1);
         // Offset 1 is now ~10 GiB behind: out of window, not mistaken for new data.
-        assert_eq!(h.a.push(2, b"y", 0, &mut h.b, &mut c), PushOutcome::Dropped);
+        assert_eq!(
+            h.a.push(2, b"y", 0, &h.l, &mut h.b, &mut c),
+            PushOutcome::Dropped
+        );
         assert_eq!(c.get(reason::OUT_OF_WINDOW), 1);
     }
 
@@ -940,21 +1055,57 @@ mod tests {
         h.seg(&s, 0, 4, 1);
         let far = 101u32.wrapping_add(4).wrapping_add(MAX_SEQ_DISTANCE + 1);
         assert_eq!(
-            h.a.push(far, b"zz", 2, &mut h.b, &mut h.c),
+            h.a.push(far, b"zz", 2, &h.l, &mut h.b, &mut h.c),
             PushOutcome::Dropped
         );
         let behind = 105u32.wrapping_sub(MAX_SEQ_DISTANCE + 1);
         assert_eq!(
-            h.a.push(behind, b"zz", 2, &mut h.b, &mut h.c),
+            h.a.push(behind, b"zz", 2, &h.l, &mut h.b, &mut h.c),
             PushOutcome::Dropped
         );
         assert_eq!(h.c.get(reason::OUT_OF_WINDOW), 2);
         // Exactly at the limit is still in window: dropped by depth, not by window.
         let at = 105u32.wrapping_add(MAX_SEQ_DISTANCE);
-        h.a.push(at, b"zz", 3, &mut h.b, &mut h.c);
+        h.a.push(at, b"zz", 3, &h.l, &mut h.b, &mut h.c);
         assert_eq!(h.c.get(reason::OUT_OF_WINDOW), 2);
         assert_eq!(h.c.get(reason::DEPTH_LIMIT), 1);
         assert_eq!(h.finish(StreamEnd::Open).data, s);
+    }
+
+    /// The first piece is kept inline, its stream offset implied by a leading gap: bytes
+    /// sent again are still told apart as late (in the gap), duplicate or conflicting.
+    #[test]
+    fn stream_opening_with_a_gap_checks_retransmissions() {
+        let s = stream(30);
+        let mut h = H::syn(40);
+        assert_eq!(h.seg(&s, 10, 5, 1), PushOutcome::Queued);
+        h.a.skip_gaps(&mut h.c);
+        assert_eq!(h.a.gaps(), &[(0, 10)]);
+        // 5..10 fall in the gap, 10..12 are held.
+        assert_eq!(h.seg(&s, 5, 7, 2), PushOutcome::Dropped);
+        assert_eq!(h.c.get(reason::LATE_IN_GAP), 5);
+        assert_eq!(h.seg(&s, 11, 4, 3), PushOutcome::Duplicate);
+        let mut bad = s.clone();
+        bad[13] ^= 0xff;
+        assert_eq!(h.seg(&bad, 12, 3, 4), PushOutcome::Duplicate);
+        assert_eq!(h.c.get(reason::OVERLAP_CONFLICT), 1);
+        assert_eq!(h.seg(&s, 15, 5, 5), PushOutcome::Appended);
+        let sd = h.finish(StreamEnd::Open);
+        assert_eq!(sd.data, &s[10..20]);
+        assert_eq!(sd.pieces, vec![piece(10, 0, 1), piece(15, 5, 5)]);
+        assert!(sd.overlap_conflict);
+    }
+
+    /// The common case under a flood: one in-order segment allocates its bytes and
+    /// nothing else.
+    #[test]
+    fn one_segment_needs_no_rest() {
+        let s = stream(100);
+        let mut h = H::syn(7);
+        assert_eq!(h.seg(&s, 0, 100, 1), PushOutcome::Appended);
+        assert_eq!(h.seg(&s, 0, 50, 2), PushOutcome::Duplicate);
+        assert!(h.a.rest.is_none());
+        assert_eq!(h.finish(StreamEnd::Open).pieces, vec![piece(0, 0, 1)]);
     }
 
     #[test]
@@ -1067,15 +1218,25 @@ mod tests {
         let s = stream(30);
         let mut c = Counters::new();
         let mut b = MemBudget::new(12);
-        let mut x = DirAssembler::new(ReasmLimits::default());
-        let mut y = DirAssembler::new(ReasmLimits::default());
-        assert_eq!(x.push(0, &s[..8], 1, &mut b, &mut c), PushOutcome::Appended);
-        assert_eq!(y.push(0, &s[..4], 1, &mut b, &mut c), PushOutcome::Appended);
+        let l = ReasmLimits::default();
+        let mut x = DirAssembler::new();
+        let mut y = DirAssembler::new();
+        assert_eq!(
+            x.push(0, &s[..8], 1, &l, &mut b, &mut c),
+            PushOutcome::Appended
+        );
+        assert_eq!(
+            y.push(0, &s[..4], 1, &l, &mut b, &mut c),
+            PushOutcome::Appended
+        );
         assert_eq!(b.used(), 12);
         // No room: the whole segment is dropped.
-        assert_eq!(y.push(4, &s[4..6], 2, &mut b, &mut c), PushOutcome::Dropped);
         assert_eq!(
-            x.push(20, &s[20..21], 2, &mut b, &mut c),
+            y.push(4, &s[4..6], 2, &l, &mut b, &mut c),
+            PushOutcome::Dropped
+        );
+        assert_eq!(
+            x.push(20, &s[20..21], 2, &l, &mut b, &mut c),
             PushOutcome::Dropped
         );
         assert_eq!(c.get(reason::MEMORY_LIMIT), 2);
@@ -1085,7 +1246,7 @@ mod tests {
         assert_eq!(sx.end, StreamEnd::HandshakeDone);
         assert_eq!(b.used(), 4);
         assert_eq!(
-            y.push(4, &s[4..6], 3, &mut b, &mut c),
+            y.push(4, &s[4..6], 3, &l, &mut b, &mut c),
             PushOutcome::Appended
         );
         assert_eq!(y.contiguous(), &s[..6]);
@@ -1221,7 +1382,7 @@ mod tests {
     fn run(case: &Case, limits: ReasmLimits, budget: usize) -> Run {
         let mut c = Counters::new();
         let mut b = MemBudget::new(budget);
-        let mut a = DirAssembler::new(limits);
+        let mut a = DirAssembler::new();
         if case.syn {
             a.set_isn(case.isn, &mut c);
         }
@@ -1234,7 +1395,7 @@ mod tests {
         let mut end = 0;
         for (k, &(o, l)) in case.segs.iter().enumerate() {
             let seq = case.isn.wrapping_add(1).wrapping_add(o as u32);
-            a.push(seq, &case.data[o..o + l], k as i64, &mut b, &mut c);
+            a.push(seq, &case.data[o..o + l], k as i64, &limits, &mut b, &mut c);
             assert_eq!(b.used(), a.buffered_bytes());
             assert!(a.buffered_bytes() <= limits.max_bytes_per_direction);
             let lo = o.max(base);
@@ -1251,7 +1412,7 @@ mod tests {
         let sd = a.finish(StreamEnd::Open, &mut b, &mut c);
         assert_eq!(b.used(), 0);
         assert_eq!(
-            a.push(case.isn, &case.data, 0, &mut b, &mut c),
+            a.push(case.isn, &case.data, 0, &limits, &mut b, &mut c),
             PushOutcome::Ignored
         );
         Run {
@@ -1374,12 +1535,13 @@ mod tests {
         ) {
             let mut c = Counters::new();
             let mut b = MemBudget::new(budget);
-            let mut a = DirAssembler::new(lim(depth, ooo));
+            let limits = lim(depth, ooo);
+            let mut a = DirAssembler::new();
             if let Some(i) = isn {
                 a.set_isn(i, &mut c);
             }
             for (k, (seq, p)) in segs.iter().enumerate() {
-                a.push(*seq, p, k as i64, &mut b, &mut c);
+                a.push(*seq, p, k as i64, &limits, &mut b, &mut c);
                 prop_assert_eq!(b.used(), a.buffered_bytes());
                 prop_assert!(a.contiguous().len() <= a.delivered().len());
             }

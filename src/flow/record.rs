@@ -165,6 +165,32 @@ pub(crate) struct FlowKey {
     pub net: u32,
 }
 
+/// Which of `shards` flow tables owns packet `p`'s flow: a fixed hash of its canonical
+/// key (the same for both directions, and for every run), with the network id in it
+/// exactly when the tables key by it.
+pub fn shard_of(p: &crate::decode::Packet<'_>, tunnel_id_in_key: bool, shards: usize) -> usize {
+    use crate::decode::Packet;
+    if shards <= 1 {
+        return 0;
+    }
+    let (src, sport, dst, dport, vlan, encap) = match p {
+        Packet::Tcp(s) => (s.src, s.sport, s.dst, s.dport, s.vlan, &s.encap),
+        Packet::Udp(d) => (d.src, d.sport, d.dst, d.dport, d.vlan, &d.encap),
+    };
+    let net = if tunnel_id_in_key {
+        encap.network_id().unwrap_or(0)
+    } else {
+        0
+    };
+    let (key, _) = FlowKey::new(src, sport, dst, dport, vlan, net);
+    // Fixed seeds: the split must not change between runs (memory limits bind per
+    // table, so which flows share a table shows when a limit is hit).
+    let h = ahash::RandomState::with_seeds(0x7473_7461, 0x706c_7374, 0x6172_6473, 0x6861_7264)
+        .hash_one(key);
+    // Multiply-shift onto 0..shards: uses the high bits, no division.
+    ((u128::from(h) * shards as u128) >> 64) as usize
+}
+
 /// The first encapsulation seen in each direction of a flow (index as in
 /// [`FlowKey::new`]), boxed and allocated only for a tunnelled flow, so a plain flow
 /// pays one pointer.

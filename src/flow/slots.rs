@@ -21,10 +21,12 @@ use hashbrown::HashTable;
 
 use crate::flow::reassembly::MemBudget;
 
-/// Slots per chunk: small enough that a table with a few connections costs a few KB
-/// (tests give tables room for two), large enough that a million connections are
-/// 16 k allocations.
-const CHUNK: usize = 64;
+/// Bytes a chunk of slots is sized to fill: small enough that a table with a few
+/// connections costs a few KB (tests give tables room for two), large enough that a
+/// million connections are some 16 k allocations. A power of two, so a whole size class
+/// in any allocator: mimalloc's classes are a quarter apart above 1 KiB, so a fixed 64
+/// slots of 136 bytes (8704) would take a 10240-byte block, 24 bytes a slot unaccounted.
+const CHUNK_TARGET: usize = 8 << 10;
 
 /// End of the free list.
 const NONE: u32 = u32::MAX;
@@ -72,10 +74,28 @@ pub(crate) struct SlotMap<K, V> {
 }
 
 impl<K: Hash + Eq, V> SlotMap<K, V> {
-    /// What one chunk costs: its slots, the allocator's header, and its pointer in the
-    /// chunk list (which grows by doubling: counted twice).
-    pub const CHUNK_BYTES: usize =
-        CHUNK * std::mem::size_of::<Slot<K, V>>() + 16 + 2 * std::mem::size_of::<usize>();
+    /// Slots per chunk: as many as fit in [`CHUNK_TARGET`] bytes (at least one).
+    pub const PER_CHUNK: usize = {
+        let n = CHUNK_TARGET / std::mem::size_of::<Slot<K, V>>();
+        if n == 0 {
+            1
+        } else {
+            n
+        }
+    };
+
+    /// What one chunk costs: the block its slots take (the [`CHUNK_TARGET`] class they
+    /// were sized to fill; the slots plus an allocator header beyond it), and its
+    /// pointer in the chunk list (which grows by doubling: counted twice).
+    pub const CHUNK_BYTES: usize = {
+        let slots = Self::PER_CHUNK * std::mem::size_of::<Slot<K, V>>();
+        let block = if slots <= CHUNK_TARGET {
+            CHUNK_TARGET
+        } else {
+            slots + 16
+        };
+        block + 2 * std::mem::size_of::<usize>()
+    };
 
     /// What the first entry of an empty map costs (a chunk, and an index of 4 buckets).
     #[cfg(test)]
@@ -115,12 +135,14 @@ impl<K: Hash + Eq, V> SlotMap<K, V> {
 
     fn slot(chunks: &[Box<[Slot<K, V>]>], i: u32) -> Option<&Slot<K, V>> {
         let i = i as usize;
-        chunks.get(i / CHUNK)?.get(i % CHUNK)
+        chunks.get(i / Self::PER_CHUNK)?.get(i % Self::PER_CHUNK)
     }
 
     fn slot_mut(&mut self, i: u32) -> Option<&mut Slot<K, V>> {
         let i = i as usize;
-        self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
+        self.chunks
+            .get_mut(i / Self::PER_CHUNK)?
+            .get_mut(i % Self::PER_CHUNK)
     }
 
     fn hash_of(hasher: &RandomState, chunks: &[Box<[Slot<K, V>]>], i: u32) -> u64 {
@@ -177,13 +199,13 @@ impl<K: Hash + Eq, V> SlotMap<K, V> {
             self.index_bytes = actual;
         }
         if new_chunk {
-            let base = self.chunks.len() * CHUNK;
-            let Ok(top) = u32::try_from(base + CHUNK) else {
+            let base = self.chunks.len() * Self::PER_CHUNK;
+            let Ok(top) = u32::try_from(base + Self::PER_CHUNK) else {
                 budget.release_fixed(chunk);
                 return false;
             };
             let next = |j: usize| {
-                if j + 1 < CHUNK {
+                if j + 1 < Self::PER_CHUNK {
                     (base + j + 1) as u32
                 } else {
                     NONE
@@ -191,7 +213,7 @@ impl<K: Hash + Eq, V> SlotMap<K, V> {
             };
             debug_assert!(top < NONE);
             self.chunks
-                .push((0..CHUNK).map(|j| Slot::Free(next(j))).collect());
+                .push((0..Self::PER_CHUNK).map(|j| Slot::Free(next(j))).collect());
             self.free = base as u32;
             self.chunk_bytes += chunk;
         }
@@ -294,7 +316,7 @@ impl<K: Hash + Eq, V> SlotMap<K, V> {
                 if let Slot::Used(k, v) = std::mem::replace(slot, Slot::Free(self.free)) {
                     f(k, v);
                 }
-                self.free = (c * CHUNK + j) as u32;
+                self.free = (c * Self::PER_CHUNK + j) as u32;
             }
         }
     }
@@ -355,7 +377,7 @@ mod tests {
             m.insert(k, 1);
             k += 1;
         }
-        assert!(m.len() >= 3 && m.len() < CHUNK);
+        assert!(m.len() >= 3 && m.len() < SlotMap::<u32, u64>::PER_CHUNK);
         assert!(budget.used() <= budget.limit());
         assert_eq!(m.reserved_bytes(), m.allocated_bytes());
     }

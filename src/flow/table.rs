@@ -74,14 +74,11 @@ pub const RST_GRACE_NS: i64 = 1_000_000_000;
 /// Default [`FlowLimits::max_memory`]: 256 MiB per flow table.
 pub const DEFAULT_MAX_MEMORY: usize = 256 << 20;
 
-/// What one collecting direction costs besides its bytes: the boxed [`DirAssembler`],
-/// its first piece-list allocation (room for one piece) and the rounding of its first
-/// data allocation, each allowed 16 bytes of allocator size-class slack.
-pub const ASSEMBLER_COST: usize = std::mem::size_of::<DirAssembler>()
-    + 16
-    + std::mem::size_of::<crate::flow::stream::Piece>()
-    + 16
-    + 16;
+/// What one collecting direction costs besides its bytes: the box holding its
+/// assembler and record walk (its first piece is inline, so a direction whose bytes
+/// came in one segment allocates nothing else), rounded up to the allocator's 16-byte
+/// classes, and up to 16 bytes of rounding of its first data allocation.
+pub const ASSEMBLER_COST: usize = std::mem::size_of::<Held>().next_multiple_of(16) + 16;
 
 /// Limits of one flow table (one capture thread).
 #[derive(Debug, Clone, Copy)]
@@ -143,66 +140,166 @@ enum Phase {
     Done,
 }
 
+/// A collecting direction's reassembler and record walk.
+#[derive(Debug)]
+struct Collector {
+    asm: DirAssembler,
+    /// Record (or OpenVPN packet) walk, for the framing found when collecting started.
+    scanner: DirScanner,
+}
+
+/// What a direction keeps on the heap: the segments it holds back while looking for
+/// TLS, then, once it collects, its [`Collector`]. One box for either (the stash is
+/// replayed when collecting starts, and never refilled): the table holds both
+/// directions of a million connections, most with neither.
+#[derive(Debug)]
+enum Held {
+    /// Segments that arrived ahead of `next_seq` before collecting; their bytes are
+    /// reserved in the memory budget.
+    Stash(Vec<StashedSegment>),
+    Collecting(Collector),
+}
+
+/// One direction of a connection. 16 bytes: flags in a byte, sentinels for options.
 #[derive(Debug)]
 struct Dir {
-    /// `None` until this direction starts collecting (its first TLS record). Boxed so
-    /// that the many connections that never show TLS (or are done with it) cost a
-    /// pointer, not a whole assembler: the table must hold a million of them.
-    asm: Option<Box<DirAssembler>>,
-    /// Record (or OpenVPN packet) walk, set for the framing found when collecting starts.
-    scanner: DirScanner,
-    /// SYN-derived initial sequence number, if seen.
-    isn: Option<u32>,
-    handshake_over: bool,
-    /// Collecting on a segment too short to recognise; decided on the next bytes.
-    tentative: bool,
+    /// `None` until this direction holds back a segment or starts collecting (its first
+    /// TLS record); dropped once it is done.
+    held: Option<Box<Held>>,
+    /// Before collecting, with the ISN known ([`Dir::NEXT_SEQ_KNOWN`]): the next
+    /// in-order sequence number.
+    next_seq: u32,
     end: StreamEnd,
     data_segments: u8,
-    /// Before collecting, with the ISN known: the next in-order sequence number.
-    next_seq: Option<u32>,
-    /// Segments that arrived ahead of `next_seq` before collecting (seq, time, bytes);
-    /// their bytes are reserved in the memory budget.
-    /// Boxed (and absent when empty) to keep idle entries small: a `Vec` is three
-    /// words even when empty, the box one.
-    #[allow(clippy::box_collection)]
-    stash: Option<Box<Vec<StashedSegment>>>,
+    flags: u8,
 }
 
 /// A segment held back before its direction starts collecting: (seq, time, bytes).
 type StashedSegment = (u32, i64, Vec<u8>);
 
 impl Dir {
+    /// The handshake part of this direction is over (or cannot be followed further).
+    const HANDSHAKE_OVER: u8 = 1;
+    /// Collecting on a segment too short to recognise; decided on the next bytes.
+    const TENTATIVE: u8 = 1 << 1;
+    /// `next_seq` is set.
+    const NEXT_SEQ_KNOWN: u8 = 1 << 2;
+
     fn new() -> Self {
         Dir {
-            asm: None,
-            scanner: DirScanner::default(),
-            isn: None,
-            handshake_over: false,
-            tentative: false,
+            held: None,
+            next_seq: 0,
             end: StreamEnd::Open,
             data_segments: 0,
-            next_seq: None,
-            stash: None,
+            flags: 0,
+        }
+    }
+
+    fn flag(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+
+    fn set_flag(&mut self, f: u8, on: bool) {
+        if on {
+            self.flags |= f;
+        } else {
+            self.flags &= !f;
+        }
+    }
+
+    fn handshake_over(&self) -> bool {
+        self.flag(Self::HANDSHAKE_OVER)
+    }
+
+    fn tentative(&self) -> bool {
+        self.flag(Self::TENTATIVE)
+    }
+
+    fn next_seq(&self) -> Option<u32> {
+        self.flag(Self::NEXT_SEQ_KNOWN).then_some(self.next_seq)
+    }
+
+    fn set_next_seq(&mut self, seq: u32) {
+        self.next_seq = seq;
+        self.set_flag(Self::NEXT_SEQ_KNOWN, true);
+    }
+
+    fn collector(&self) -> Option<&Collector> {
+        match self.held.as_deref() {
+            Some(Held::Collecting(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn collector_mut(&mut self) -> Option<&mut Collector> {
+        match self.held.as_deref_mut() {
+            Some(Held::Collecting(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn is_collecting(&self) -> bool {
+        self.collector().is_some()
+    }
+
+    /// The stash, made on first use; `None` once collecting.
+    fn stash_mut(&mut self) -> Option<&mut Vec<StashedSegment>> {
+        match self
+            .held
+            .get_or_insert_with(|| Box::new(Held::Stash(Vec::new())))
+            .as_mut()
+        {
+            Held::Stash(s) => Some(s),
+            Held::Collecting(_) => None,
+        }
+    }
+
+    /// Start collecting with `c`, handing back the segments held until now (their bytes
+    /// are still reserved).
+    fn start_collecting(&mut self, c: Collector) -> Vec<StashedSegment> {
+        match self.held.replace(Box::new(Held::Collecting(c))).map(|b| *b) {
+            Some(Held::Stash(s)) => s,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Stop collecting: the collector, whose bytes and [`ASSEMBLER_COST`] are still
+    /// reserved. A stash is left in place.
+    fn take_collector(&mut self) -> Option<Collector> {
+        if !self.is_collecting() {
+            return None;
+        }
+        match self.held.take().map(|b| *b) {
+            Some(Held::Collecting(c)) => Some(c),
+            _ => None,
         }
     }
 
     /// Return the stash's bytes and any assembler still held to the budget and
     /// forget them.
     fn release(&mut self, budget: &mut MemBudget) {
-        for (_, _, b) in self.stash.take().map(|b| *b).unwrap_or_default() {
-            budget.release(b.len());
-        }
-        if let Some(mut asm) = self.asm.take() {
-            asm.release_all(budget);
-            budget.release_fixed(ASSEMBLER_COST);
+        match self.held.take().map(|b| *b) {
+            Some(Held::Stash(s)) => {
+                for (_, _, b) in s {
+                    budget.release(b.len());
+                }
+            }
+            Some(Held::Collecting(mut c)) => {
+                c.asm.release_all(budget);
+                budget.release_fixed(ASSEMBLER_COST);
+            }
+            None => {}
         }
     }
 
     /// Nothing more to collect in this direction.
     fn finished(&self) -> bool {
-        self.handshake_over || matches!(self.end, StreamEnd::Fin | StreamEnd::Rst)
+        self.handshake_over() || matches!(self.end, StreamEnd::Fin | StreamEnd::Rst)
     }
 }
+
+/// [`Flow::rst_ts_ns`] before any RST (no packet is that old).
+const NO_RST: i64 = i64::MIN;
 
 #[derive(Debug)]
 struct Flow {
@@ -214,23 +311,39 @@ struct Flow {
     client_dir: Option<u8>,
     client_by: ClientBy,
     seq: Option<u64>,
-    /// Packet time of the first RST while collecting: the grace ([`RST_GRACE_NS`])
-    /// runs from here.
-    rst_ts_ns: Option<i64>,
+    /// Packet time of the first RST while collecting ([`NO_RST`] until then): the grace
+    /// ([`RST_GRACE_NS`]) runs from here.
+    rst_ts_ns: i64,
     /// Each direction's first encapsulation (tunnelled flows only), until shipped.
     encap: FirstEncap,
     dirs: [Dir; 2],
 }
 
 impl Flow {
+    /// A new connection whose first packet came at `ts_ns`.
+    fn new(ts_ns: i64) -> Self {
+        Flow {
+            first_ts_ns: ts_ns,
+            last_ts_ns: ts_ns,
+            phase: Phase::Sniffing,
+            client_dir: None,
+            client_by: ClientBy::Hello,
+            seq: None,
+            rst_ts_ns: NO_RST,
+            encap: FirstEncap::default(),
+            dirs: [Dir::new(), Dir::new()],
+        }
+    }
+
     /// A RST's grace has run out at `now_ns` (packet time).
     fn rst_grace_over(&self, now_ns: i64) -> bool {
-        self.rst_ts_ns
-            .is_some_and(|t| now_ns.saturating_sub(t) > RST_GRACE_NS)
+        self.rst_grace_started() && now_ns.saturating_sub(self.rst_ts_ns) > RST_GRACE_NS
     }
-}
 
-impl Flow {
+    fn rst_grace_started(&self) -> bool {
+        self.rst_ts_ns != NO_RST
+    }
+
     /// Give back everything this flow holds (stashes, assemblers not shipped, the
     /// encapsulation record).
     fn release(&mut self, budget: &mut MemBudget) {
@@ -290,8 +403,39 @@ pub struct FlowTable {
     flows: SlotMap<FlowKey, Flow>,
     budget: MemBudget,
     next_seq: u64,
-    last_sweep_ns: i64,
+    clock: SweepClock,
     stats: FlowStats,
+}
+
+/// When idle flows are swept: at most once per [`SweepClock::EVERY_NS`] of packet time,
+/// the first packet only starting the clock. One clock per input: a table's own (in
+/// [`FlowTable::on_packet`]) or a sharded reader's, which tells every shard.
+#[derive(Debug, Clone, Copy)]
+pub struct SweepClock {
+    last_ns: i64,
+}
+
+impl Default for SweepClock {
+    fn default() -> Self {
+        SweepClock { last_ns: i64::MIN }
+    }
+}
+
+impl SweepClock {
+    pub const EVERY_NS: i64 = 1_000_000_000;
+
+    /// A packet at `now_ns` arrived: is a sweep due before it?
+    pub fn due(&mut self, now_ns: i64) -> bool {
+        if self.last_ns == i64::MIN {
+            self.last_ns = now_ns;
+            return false;
+        }
+        if now_ns.saturating_sub(self.last_ns) < Self::EVERY_NS {
+            return false;
+        }
+        self.last_ns = now_ns;
+        true
+    }
 }
 
 impl FlowTable {
@@ -302,7 +446,7 @@ impl FlowTable {
             flows: SlotMap::new(),
             budget: MemBudget::new(limits.max_memory),
             next_seq: 0,
-            last_sweep_ns: i64::MIN,
+            clock: SweepClock::default(),
             stats: FlowStats::default(),
         }
     }
@@ -316,14 +460,34 @@ impl FlowTable {
         self.flows.len() + self.udp.open_flows()
     }
 
-    /// Feed one decoded packet (TCP segment or UDP datagram). Completed handshakes are
+    /// Feed one decoded packet (TCP segment or UDP datagram), sweeping idle flows on
+    /// this table's own packet clock ([`SweepClock`]). Completed handshakes are
     /// appended to `out`.
     pub fn on_packet(&mut self, p: &Packet<'_>, ts_ns: i64, out: &mut Vec<FlowRecord>) {
+        if self.clock.due(ts_ns) {
+            self.sweep(ts_ns, out);
+        }
+        self.on_numbered_packet(p, ts_ns, self.next_seq, out);
+    }
+
+    /// Feed packet number `number` of the input (numbers only grow) without sweeping:
+    /// the caller drives sweeps ([`FlowTable::sweep`]) from the whole input's clock, so
+    /// a table that sees only its shard of the packets expires flows at the same
+    /// points as one table that sees them all. A flow recognised as TLS by this packet
+    /// gets `number` as its [`FlowRecord::seq`], so records of sibling tables merge
+    /// into one order.
+    pub fn on_numbered_packet(
+        &mut self,
+        p: &Packet<'_>,
+        ts_ns: i64,
+        number: u64,
+        out: &mut Vec<FlowRecord>,
+    ) {
+        self.next_seq = self.next_seq.max(number);
         match p {
-            Packet::Tcp(seg) => self.on_segment(seg, ts_ns, out),
+            Packet::Tcp(seg) => self.segment(seg, ts_ns, out),
             Packet::Udp(d) => {
                 self.stats.udp_datagrams += 1;
-                self.maybe_sweep(ts_ns, out);
                 self.udp.on_datagram(
                     d,
                     ts_ns,
@@ -346,9 +510,13 @@ impl FlowTable {
         self.budget.used()
     }
 
-    /// Feed one TCP segment. Completed handshakes are appended to `out`.
+    /// Feed one TCP segment (as [`FlowTable::on_packet`]). Completed handshakes are
+    /// appended to `out`.
     pub fn on_segment(&mut self, seg: &TcpSegment<'_>, ts_ns: i64, out: &mut Vec<FlowRecord>) {
-        self.maybe_sweep(ts_ns, out);
+        self.on_packet(&Packet::Tcp(*seg), ts_ns, out);
+    }
+
+    fn segment(&mut self, seg: &TcpSegment<'_>, ts_ns: i64, out: &mut Vec<FlowRecord>) {
         let (key, dir) = FlowKey::of(seg, self.limits.tunnel_id_in_key);
         let flow = match self.flows.get_mut(&key) {
             Some(f) => f,
@@ -367,17 +535,7 @@ impl FlowTable {
                     return;
                 }
                 self.stats.flows_seen += 1;
-                let f = Flow {
-                    first_ts_ns: ts_ns,
-                    last_ts_ns: ts_ns,
-                    phase: Phase::Sniffing,
-                    client_dir: None,
-                    client_by: ClientBy::Hello,
-                    seq: None,
-                    rst_ts_ns: None,
-                    encap: FirstEncap::default(),
-                    dirs: [Dir::new(), Dir::new()],
-                };
+                let f = Flow::new(ts_ns);
                 self.stats.peak_open_flows =
                     self.stats.peak_open_flows.max(self.flows.len() as u64 + 1);
                 match self.flows.insert(key, f) {
@@ -426,8 +584,7 @@ impl FlowTable {
         );
 
         if seg.flags & SYN != 0 {
-            flow.dirs[dir].isn = Some(seg.seq);
-            flow.dirs[dir].next_seq = Some(seg.seq.wrapping_add(1));
+            flow.dirs[dir].set_next_seq(seg.seq.wrapping_add(1));
             if flow.client_dir.is_none() || flow.client_by != ClientBy::Syn {
                 // SYN alone: this side is the client; SYN+ACK: the other side is.
                 let client = if seg.flags & ACK == 0 { dir } else { 1 - dir };
@@ -463,11 +620,11 @@ impl FlowTable {
             Phase::Collecting => {
                 let finished = flow.dirs.iter().all(Dir::finished);
                 if !finished
-                    && flow.rst_ts_ns.is_none()
+                    && !flow.rst_grace_started()
                     && flow.dirs.iter().any(|d| d.end == StreamEnd::Rst)
                 {
                     // The other side's flight may still be on its way: wait for it.
-                    flow.rst_ts_ns = Some(ts_ns);
+                    flow.rst_ts_ns = ts_ns;
                     self.stats.counters.bump("flow.rst_grace");
                 }
                 finished
@@ -508,10 +665,11 @@ impl FlowTable {
         stats: &mut FlowStats,
     ) {
         let d = &mut flow.dirs[dir];
-        if d.handshake_over {
+        if d.handshake_over() {
             return;
         }
-        if d.asm.is_none() {
+        let mut stash = Vec::new();
+        if !d.is_collecting() {
             // Look for the start of TLS at the start of this segment (behind a PROXY
             // header, or inside OpenVPN: `flow::start`).
             d.data_segments = d.data_segments.saturating_add(1);
@@ -553,32 +711,36 @@ impl FlowTable {
                 stats.counters.bump("flow.memory_limit");
                 return;
             }
-            let mut asm = Box::new(DirAssembler::new(limits.reasm));
+            let mut asm = DirAssembler::new();
             // The stream we keep starts at this segment (which may be after a
             // plaintext STARTTLS exchange).
             asm.set_isn(seg.seq.wrapping_sub(1), &mut stats.counters);
-            d.asm = Some(asm);
-            d.tentative = found == Sniff::NeedMore && !other_record;
-            d.scanner = DirScanner::new(opening.framing);
-            if !d.tentative {
+            let scanner = DirScanner::new(opening.framing);
+            stash = d.start_collecting(Collector { asm, scanner });
+            let tentative = found == Sniff::NeedMore && !other_record;
+            d.set_flag(Dir::TENTATIVE, tentative);
+            if !tentative {
                 Self::recognise(flow, dir, found, next_seq, stats);
             }
         }
         let d = &mut flow.dirs[dir];
-        let Some(asm) = d.asm.as_mut() else { return };
+        let data_segments = d.data_segments;
+        let tentative = d.tentative();
+        let Some(col) = d.collector_mut() else { return };
+        let asm = &mut col.asm;
         let counters = &mut stats.counters;
-        asm.push(seg.seq, seg.payload, ts_ns, budget, counters);
+        asm.push(seg.seq, seg.payload, ts_ns, &limits.reasm, budget, counters);
         // Segments that arrived early, after this start: replay them; earlier ones
         // belong to the plaintext before TLS.
-        for (seq, ts, bytes) in d.stash.take().map(|b| *b).unwrap_or_default() {
+        for (seq, ts, bytes) in stash {
             budget.release(bytes.len());
             if (seq.wrapping_sub(seg.seq) as i32) > 0 {
-                asm.push(seq, &bytes, ts, budget, counters);
+                asm.push(seq, &bytes, ts, &limits.reasm, budget, counters);
             }
         }
-        if d.tentative {
+        if tentative {
             // `data_segments` stops counting once collecting: still the tentative start's.
-            let start = sniff_start(asm.contiguous(), d.data_segments == 1);
+            let start = sniff_start(asm.contiguous(), data_segments == 1);
             if start.tls_crypt && flow.phase == Phase::Sniffing {
                 stats.counters.bump("flow.openvpn_tls_crypt");
                 flow.release(budget);
@@ -589,10 +751,8 @@ impl FlowTable {
                 Sniff::NeedMore => return,
                 Sniff::NotTls => {
                     // Not a hello after all: forget the bytes, keep sniffing.
-                    asm.release_all(budget);
-                    budget.release_fixed(ASSEMBLER_COST);
-                    d.asm = None;
-                    d.tentative = false;
+                    d.release(budget);
+                    d.set_flag(Dir::TENTATIVE, false);
                     // The segment that disproved it may open TLS itself: a ClientHello
                     // whose first bytes were claimed by noise (two bytes an ACK carried;
                     // first data wins in reassembly). Start again from this segment.
@@ -608,8 +768,8 @@ impl FlowTable {
                     return;
                 }
                 found @ (Sniff::ClientHello | Sniff::ServerHello) => {
-                    d.tentative = false;
-                    d.scanner = DirScanner::new(start.framing);
+                    col.scanner = DirScanner::new(start.framing);
+                    d.set_flag(Dir::TENTATIVE, false);
                     Self::recognise(flow, dir, found, next_seq, stats);
                     return Self::scan_direction(&mut flow.dirs[dir], &mut stats.counters);
                 }
@@ -648,18 +808,19 @@ impl FlowTable {
     /// Walk the record headers collected so far; stop collecting once the handshake
     /// part is over, the framing breaks, or a limit cut the direction.
     fn scan_direction(d: &mut Dir, counters: &mut Counters) {
-        let Some(asm) = d.asm.as_ref() else { return };
-        match d.scanner.scan(asm.contiguous()) {
-            ScanState::InHandshake => {}
-            ScanState::Done => d.handshake_over = true,
+        let Some(col) = d.collector_mut() else { return };
+        let state = col.scanner.scan(col.asm.contiguous());
+        let over = match state {
+            ScanState::InHandshake => false,
+            ScanState::Done => true,
             ScanState::NotTls => {
                 // Broken framing: nothing more useful will come; the parser reports it.
                 counters.bump("flow.bad_record_framing");
-                d.handshake_over = true;
+                true
             }
-        }
-        if asm.is_truncated() {
-            d.handshake_over = true;
+        };
+        if over || col.asm.is_truncated() {
+            d.set_flag(Dir::HANDSHAKE_OVER, true);
         }
     }
 
@@ -672,11 +833,11 @@ impl FlowTable {
         budget: &mut MemBudget,
         counters: &mut Counters,
     ) {
-        let Some(next) = d.next_seq else { return };
+        let Some(next) = d.next_seq() else { return };
         // Wrap-safe signed distance; the `as i32` is the intended reduction.
         let ahead = seg.seq.wrapping_sub(next) as i32;
         if ahead > 0 {
-            let stash = d.stash.get_or_insert_with(Default::default);
+            let Some(stash) = d.stash_mut() else { return };
             if stash.len() < STASH_SEGMENTS && budget.try_reserve(seg.payload.len()) {
                 stash.push((seg.seq, ts_ns, seg.payload.to_vec()));
             } else {
@@ -686,7 +847,7 @@ impl FlowTable {
         }
         let end = seg.seq.wrapping_add(seg.payload.len() as u32);
         if (end.wrapping_sub(next) as i32) > 0 {
-            d.next_seq = Some(end);
+            d.set_next_seq(end);
         }
     }
 
@@ -702,15 +863,15 @@ impl FlowTable {
         let mut take = |d: &mut Dir, counters: &mut Counters| -> StreamData {
             // A depth or memory drop also ends collection (`handshake_over`), but the row
             // must still say the handshake was cut, not that it finished.
-            let end = if d.asm.as_ref().is_some_and(|a| a.is_truncated()) {
+            let end = if d.collector().is_some_and(|c| c.asm.is_truncated()) {
                 StreamEnd::Truncated
-            } else if d.handshake_over {
+            } else if d.handshake_over() {
                 StreamEnd::HandshakeDone
             } else {
                 d.end
             };
-            match d.asm.take() {
-                Some(mut asm) => {
+            match d.take_collector() {
+                Some(Collector { mut asm, .. }) => {
                     asm.skip_gaps(counters);
                     let data = asm.finish(end, budget, counters);
                     budget.release_fixed(ASSEMBLER_COST);
@@ -741,17 +902,10 @@ impl FlowTable {
         })
     }
 
-    /// Expire idle flows, at most once per second of packet time.
-    fn maybe_sweep(&mut self, now_ns: i64, out: &mut Vec<FlowRecord>) {
-        const SWEEP_EVERY_NS: i64 = 1_000_000_000;
-        if self.last_sweep_ns == i64::MIN {
-            self.last_sweep_ns = now_ns;
-            return;
-        }
-        if now_ns.saturating_sub(self.last_sweep_ns) < SWEEP_EVERY_NS {
-            return;
-        }
-        self.last_sweep_ns = now_ns;
+    /// Expire idle flows as of packet time `now_ns` (and ship flows whose RST grace is
+    /// over). Records leave in recognition order. [`FlowTable::on_packet`] calls this
+    /// on its own [`SweepClock`]; a sharded pipeline calls it on the input's clock.
+    pub fn sweep(&mut self, now_ns: i64, out: &mut Vec<FlowRecord>) {
         let start = out.len();
         self.udp
             .expire(now_ns, &mut self.budget, &mut self.stats, out);
@@ -1336,15 +1490,23 @@ mod tests {
     }
 
     /// The table holds up to a million connections: an entry must stay small (the
-    /// assembler is boxed and allocated only for TLS directions).
+    /// assembler is boxed and allocated only for TLS directions), and so must what a
+    /// collecting direction allocates (one box in an 80-byte allocator class).
     #[test]
     fn flow_entry_stays_small() {
-        assert!(
-            std::mem::size_of::<Flow>() <= 176,
-            "{}",
-            std::mem::size_of::<Flow>()
+        use std::mem::size_of;
+        let sizes = (
+            size_of::<Flow>(),
+            size_of::<Dir>(),
+            size_of::<Held>(),
+            size_of::<DirAssembler>(),
         );
-        assert!(std::mem::size_of::<FlowKey>() <= 48);
+        assert!(
+            sizes.0 <= 88 && sizes.1 <= 16 && sizes.2 <= 80 && sizes.3 <= 64,
+            "Flow, Dir, Held, DirAssembler: {sizes:?}"
+        );
+        assert!(size_of::<FlowKey>() <= 48);
+        const { assert!(ASSEMBLER_COST <= 96) };
     }
 
     /// A handshake record (type 22) whose first message has type `ty` and `body_len`

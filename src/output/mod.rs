@@ -3,8 +3,8 @@
 //!
 //! A chunk is a batch of analysed connections already turned into an Arrow record batch
 //! by the parser pool ([`Chunk::new`]), so the one writer thread only merges
-//! certificates and encodes Parquet; memory stays flat however many handshakes a run
-//! has.
+//! certificates and hands batches to the Parquet writer, which encodes their columns on
+//! rayon's pool ([`writer`]); memory stays flat however many handshakes a run has.
 //! Certificates are merged by SHA-256 over the whole run (`first_seen` = earliest packet
 //! time, `seen_count` = sightings) and written at the end, ordered by
 //! (`first_seen`, `sha256`), so the table is the same whatever thread parsed what.

@@ -30,7 +30,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 
-use super::{capture_loop, InputProblem, LiveCounters, RunError, RunReport};
+use super::shard::{self, LiveDispatch, Part};
+use super::{capture_loop, spawn_named, InputProblem, LiveCounters, RunError, RunReport};
 use crate::certs::chain::{TrustStore, Validator, DEFAULT_CACHE_LIMIT};
 use crate::decode::{Decoder, DecoderLimits};
 use crate::flow::table::{FlowLimits, FlowRecord, FlowTable};
@@ -38,7 +39,10 @@ use crate::output::rotate::FolderLock;
 use crate::output::{OutputError, RotateConfig, Rotator, StatsRow};
 use crate::row::{analyze_flow, Analyzed, CertClaims};
 use crate::source::live::CaptureStats;
-use crate::source::{ListenSpec, LiveCapture, LiveConfig, LiveError, LiveSource, UdpListener};
+use crate::source::{
+    AfPacketConfig, AfPacketSource, FanoutConfig, FanoutMode, ListenSpec, LiveCapture, LiveConfig,
+    LiveError, LiveSource, UdpListener,
+};
 use crate::stats::Counters;
 
 /// Everything a live run needs.
@@ -51,6 +55,12 @@ pub struct LiveRunConfig {
     pub rotate: RotateConfig,
     /// Parser threads.
     pub threads: usize,
+    /// How the interface is captured (unused with `listen`).
+    pub engine: CaptureEngine,
+    /// Flow workers, each with its own flow table and share of the memory limit; with
+    /// [`CaptureEngine::AfPacket`] also the number of capture sockets (one fanout
+    /// group). 1: the capture thread follows the flows itself.
+    pub workers: usize,
     /// Flow-table limits; `flow.max_memory` is the whole process's limit (see
     /// [`super::table_memory`]; the rows of a rotation window come on top, bounded by
     /// the rotation's row cap).
@@ -64,6 +74,17 @@ pub struct LiveRunConfig {
     pub trust: TrustStore,
     /// Period of the stats line on stderr (`None`: no line).
     pub stats_every: Option<Duration>,
+}
+
+/// How `live` reads an interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CaptureEngine {
+    /// libpcap: one capture thread (any OS).
+    #[default]
+    Pcap,
+    /// Linux AF_PACKET TPACKET_V3 rings, one socket and capture thread per worker in a
+    /// `PACKET_FANOUT` hash group.
+    AfPacket,
 }
 
 /// Why a live run could not start or finish.
@@ -91,6 +112,35 @@ struct LiveStatus {
     queue_dropped: AtomicU64,
 }
 
+impl LiveStatus {
+    /// Publish a flow table's totals (and, inline, its capture thread's decoder's).
+    fn store_table(&self, table: &FlowTable, decoder: Option<&Decoder>) {
+        let fs = table.stats();
+        let mut c = fs.counters.clone();
+        if let Some(d) = decoder {
+            c.merge(d.counters());
+        }
+        *self.counters.lock().unwrap_or_else(|e| e.into_inner()) = c;
+        self.flows_open
+            .store(table.open_flows() as u64, Ordering::Relaxed);
+        self.flows_seen.store(fs.flows_seen, Ordering::Relaxed);
+        self.udp_flows.store(fs.udp_flows, Ordering::Relaxed);
+        self.udp_datagrams
+            .store(fs.udp_datagrams, Ordering::Relaxed);
+        self.tls_flows.store(fs.tls_flows, Ordering::Relaxed);
+        self.peak_open_flows
+            .store(fs.peak_open_flows, Ordering::Relaxed);
+    }
+}
+
+/// Sum of one field over every thread's status.
+fn total(statuses: &[LiveStatus], field: impl Fn(&LiveStatus) -> &AtomicU64) -> u64 {
+    statuses
+        .iter()
+        .map(|s| field(s).load(Ordering::Relaxed))
+        .sum()
+}
+
 /// Resident memory of this process, from `/proc/self/status` (0 where unavailable).
 fn rss_bytes() -> u64 {
     let Ok(s) = std::fs::read_to_string("/proc/self/status") else {
@@ -105,31 +155,62 @@ fn rss_bytes() -> u64 {
 struct Health<'a> {
     interface: &'a str,
     live: &'a LiveCounters,
-    status: &'a LiveStatus,
-    pcap: &'a CaptureStats,
+    /// One per capture thread and flow worker.
+    statuses: &'a [LiveStatus],
+    /// One per capture socket.
+    captures: &'a [Arc<CaptureStats>],
+    /// Packets capture threads dropped because a flow worker's queue was full.
+    flow_queue_dropped: &'a AtomicU64,
 }
 
 impl Health<'_> {
-    fn row(&self) -> StatsRow {
-        let mut drops = self
-            .status
-            .counters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+    fn counters(&self) -> Counters {
+        let mut drops = Counters::new();
+        for s in self.statuses {
+            drops.merge(&s.counters.lock().unwrap_or_else(|e| e.into_inner()));
+        }
         drops.add(
             "live.parse_queue_full",
-            self.status.queue_dropped.load(Ordering::Relaxed),
+            total(self.statuses, |s| &s.queue_dropped),
         );
+        drops.add(
+            "live.flow_queue_full",
+            self.flow_queue_dropped.load(Ordering::Relaxed),
+        );
+        drops
+    }
+
+    fn row(&self) -> StatsRow {
+        let drops = self.counters();
+        let sum = |f: fn(&CaptureStats) -> &AtomicU64| -> u64 {
+            self.captures
+                .iter()
+                .map(|c| f(c).load(Ordering::Relaxed))
+                .sum()
+        };
+        let mut drops: Vec<(String, u64)> = drops.iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        if self.captures.len() > 1 {
+            // Per fanout socket: which worker's ring overflows.
+            for (i, c) in self.captures.iter().enumerate() {
+                drops.push((
+                    format!("capture.{i}.received"),
+                    c.received.load(Ordering::Relaxed),
+                ));
+                drops.push((
+                    format!("capture.{i}.dropped_kernel"),
+                    c.dropped_kernel.load(Ordering::Relaxed),
+                ));
+            }
+        }
         StatsRow {
             interface: self.interface.to_owned(),
-            packets_received: self.pcap.received.load(Ordering::Relaxed),
-            packets_dropped_kernel: self.pcap.dropped_kernel.load(Ordering::Relaxed),
-            packets_dropped_interface: self.pcap.dropped_interface.load(Ordering::Relaxed),
+            packets_received: sum(|c| &c.received),
+            packets_dropped_kernel: sum(|c| &c.dropped_kernel),
+            packets_dropped_interface: sum(|c| &c.dropped_interface),
             packets_processed: self.live.packets.load(Ordering::Relaxed),
             bytes_processed: self.live.bytes.load(Ordering::Relaxed),
-            drops: drops.iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-            flows_open: self.status.flows_open.load(Ordering::Relaxed),
+            drops,
+            flows_open: total(self.statuses, |s| &s.flows_open),
             rss_bytes: rss_bytes(),
             ..StatsRow::default()
         }
@@ -140,9 +221,7 @@ impl Health<'_> {
         let tlstap_drops: u64 = r
             .drops
             .iter()
-            .filter(|(k, _)| {
-                k == "live.parse_queue_full" || k.ends_with("_limit") || k.ends_with("_full")
-            })
+            .filter(|(k, _)| k.ends_with("_limit") || k.ends_with("_full"))
             .map(|(_, v)| v)
             .sum();
         format!(
@@ -153,11 +232,57 @@ impl Health<'_> {
             r.packets_dropped_kernel,
             r.packets_dropped_interface,
             tlstap_drops,
-            self.status.queue_dropped.load(Ordering::Relaxed),
+            total(self.statuses, |s| &s.queue_dropped)
+                + self.flow_queue_dropped.load(Ordering::Relaxed),
             r.flows_open,
             written,
             r.rss_bytes as f64 / (1024.0 * 1024.0),
         )
+    }
+}
+
+/// Open the capture sockets: one for libpcap or the UDP listener, one per worker for
+/// AF_PACKET (a fanout group when more than one).
+fn open_sources(
+    cfg: &LiveRunConfig,
+    shutdown: &Arc<AtomicBool>,
+) -> Result<Vec<Box<dyn LiveSource>>, LiveError> {
+    if !cfg.listen.is_empty() {
+        let l = UdpListener::open(
+            &cfg.listen,
+            cfg.capture.buffer_bytes as usize,
+            shutdown.clone(),
+        )?;
+        return Ok(vec![Box::new(l)]);
+    }
+    match cfg.engine {
+        CaptureEngine::Pcap => Ok(vec![Box::new(LiveCapture::open(
+            &cfg.capture,
+            shutdown.clone(),
+        )?)]),
+        CaptureEngine::AfPacket => {
+            let workers = cfg.workers.max(1);
+            // A group id of our own: sockets of other processes with the same id on
+            // the same interface would join the group.
+            let group_id = (std::process::id() & 0xffff) as u16;
+            let af = AfPacketConfig {
+                interface: cfg.capture.interface.clone(),
+                fanout: (workers > 1).then_some(FanoutConfig {
+                    group_id,
+                    mode: FanoutMode::Hash,
+                }),
+                snaplen: cfg.capture.snaplen,
+                promisc: cfg.capture.promisc,
+                bpf: cfg.capture.bpf.clone(),
+                ..AfPacketConfig::default()
+            };
+            (0..workers)
+                .map(|i| {
+                    AfPacketSource::open(&af, i, shutdown.clone())
+                        .map(|s| Box::new(s) as Box<dyn LiveSource>)
+                })
+                .collect()
+        }
     }
 }
 
@@ -168,8 +293,9 @@ pub fn run_live(
     shutdown: Arc<AtomicBool>,
     on_start: impl FnOnce(&dyn LiveSource),
 ) -> Result<RunReport, LiveRunError> {
+    let workers = cfg.workers.max(1);
     let flow = FlowLimits {
-        max_memory: super::table_memory(cfg.flow.max_memory, cfg.threads, 1)?,
+        max_memory: super::table_memory(cfg.flow.max_memory, cfg.threads, workers)?,
         ..cfg.flow
     };
     // An existing folder is locked before the capture opens (a refused second start
@@ -179,28 +305,34 @@ pub fn run_live(
         true => Some(FolderLock::acquire(&cfg.rotate.dir)?),
         false => None,
     };
-    let mut src: Box<dyn LiveSource> = if cfg.listen.is_empty() {
-        Box::new(LiveCapture::open(&cfg.capture, shutdown.clone())?)
-    } else {
-        Box::new(UdpListener::open(
-            &cfg.listen,
-            cfg.capture.buffer_bytes as usize,
-            shutdown.clone(),
-        )?)
-    };
+    let mut sources = open_sources(cfg, &shutdown)?;
     let _lock = match early {
         Some(lock) => lock,
         None => FolderLock::acquire(&cfg.rotate.dir)?,
     };
-    let name = src.name();
+    let Some(first) = sources.first() else {
+        return Err(LiveRunError::Run(RunError::Threads(
+            "no capture socket".into(),
+        )));
+    };
+    // Rows name the interface (`live:eth0`), not one fanout socket of it.
+    let name = first.name();
+    let name = name.split('#').next().unwrap_or(&name).to_owned();
     let mut rotator = Rotator::create(cfg.rotate.clone(), SystemTime::now())?;
-    let pcap_stats = src.capture_stats();
-    on_start(&*src);
+    let captures: Vec<Arc<CaptureStats>> = sources.iter().map(|s| s.capture_stats()).collect();
+    on_start(&*sources[0]);
 
+    // One flow table in the capture thread, or flow workers fed by every capture
+    // thread.
+    let sharded = workers > 1 || sources.len() > 1;
     let (parse_tx, parse_rx) = bounded::<Vec<FlowRecord>>(cfg.queue_batches.max(1));
     let (write_tx, write_rx) = bounded::<Vec<Analyzed>>(cfg.queue_batches.max(1));
     let live = LiveCounters::default();
-    let status = LiveStatus::default();
+    // Capture threads first, then flow workers.
+    let statuses: Vec<LiveStatus> = (0..sources.len() + if sharded { workers } else { 0 })
+        .map(|_| LiveStatus::default())
+        .collect();
+    let flow_queue_dropped = AtomicU64::new(0);
     let abort = AtomicBool::new(false);
     let claims = CertClaims::new(cfg.max_cert_cache);
     let validator = Validator::new(cfg.trust.clone(), DEFAULT_CACHE_LIMIT);
@@ -208,38 +340,83 @@ pub fn run_live(
     let health = Health {
         interface: name.strip_prefix("live:").unwrap_or(&name),
         live: &live,
-        status: &status,
-        pcap: &pcap_stats,
+        statuses: &statuses,
+        captures: &captures,
+        flow_queue_dropped: &flow_queue_dropped,
     };
 
     let mut report = RunReport {
         files: 1,
         ..Default::default()
     };
-    let mut problem = None;
+    let mut problems = Vec::new();
+    let n_sources = sources.len();
     let written = std::thread::scope(|s| -> Result<_, LiveRunError> {
-        let capture = std::thread::Builder::new()
-            .name("tlstap-capture".into())
-            .spawn_scoped(s, || {
-                capture_thread(
-                    &mut *src, cfg, flow, &live, &status, &abort, &shutdown, parse_tx,
-                )
-            })
-            .map_err(|e| RunError::Threads(e.to_string()))?;
+        let (spare_tx, spare_rx) = shard::spares();
+        let mut to_workers = Vec::new();
+        if sharded {
+            for w in 0..workers {
+                let (tx, rx) = bounded::<Part>(shard::WORKER_QUEUE);
+                to_workers.push(tx);
+                let (parse_tx, spare_tx) = (parse_tx.clone(), spare_tx.clone());
+                let (status, shutdown) = (&statuses[n_sources + w], &shutdown);
+                spawn_named(s, format!("tlstap-flow-{w}"), move || {
+                    shard::live_worker_loop(
+                        rx,
+                        spare_tx,
+                        FlowTable::new(flow),
+                        |recs| emit_live(&parse_tx, shutdown, status, recs),
+                        |t| status.store_table(t, None),
+                    )
+                });
+            }
+        }
+        let mut captures = Vec::new();
+        for (i, src) in sources.iter_mut().enumerate() {
+            let (live, abort, shutdown, status) = (&live, &abort, &shutdown, &statuses[i]);
+            let (to_workers, spare_rx) = (to_workers.clone(), spare_rx.clone());
+            let dropped = &flow_queue_dropped;
+            let parse_tx = parse_tx.clone();
+            let name = if n_sources > 1 {
+                format!("tlstap-capture-{i}")
+            } else {
+                "tlstap-capture".to_owned()
+            };
+            captures.push(spawn_named(s, name, move || {
+                if to_workers.is_empty() {
+                    capture_thread(
+                        &mut **src, cfg, flow, live, status, abort, shutdown, parse_tx,
+                    )
+                } else {
+                    drop(parse_tx);
+                    let mut sink = LiveDispatch::new(
+                        &to_workers,
+                        &spare_rx,
+                        cfg.flow.tunnel_id_in_key,
+                        dropped,
+                        shutdown,
+                    );
+                    read_live(&mut **src, cfg, &mut sink, live, status, abort)
+                }
+            }));
+        }
+        // The workers end when the last capture thread lets go of their queues.
+        drop(to_workers);
         for i in 0..cfg.threads.max(1) {
             let (rx, tx) = (parse_rx.clone(), write_tx.clone());
             let (claims, source, validator) = (&claims, &source, &validator);
-            std::thread::Builder::new()
-                .name(format!("tlstap-parse-{i}"))
-                .spawn_scoped(s, move || parse_worker(rx, tx, claims, source, validator))
-                .map_err(|e| RunError::Threads(e.to_string()))?;
+            spawn_named(s, format!("tlstap-parse-{i}"), move || {
+                parse_worker(rx, tx, claims, source, validator)
+            });
         }
-        drop((parse_rx, write_tx));
+        drop((parse_rx, write_tx, parse_tx));
         let result = writer_loop(write_rx, &mut rotator, &health, cfg.stats_every);
         if result.is_err() {
             abort.store(true, Ordering::Relaxed);
         }
-        problem = capture.join().ok().flatten();
+        for c in captures {
+            problems.extend(c.join().ok().flatten());
+        }
         result
     });
     written?;
@@ -247,23 +424,21 @@ pub fn run_live(
     let (summary, counters) = rotator.finish(final_row, SystemTime::now())?;
     report.output = summary;
     report.counters.merge(&counters);
-    report
-        .counters
-        .merge(&status.counters.lock().unwrap_or_else(|e| e.into_inner()));
-    report.counters.add(
-        "live.parse_queue_full",
-        status.queue_dropped.load(Ordering::Relaxed),
-    );
-    report.counters.merge(&src.counters());
+    report.counters.merge(&health.counters());
+    for src in &sources {
+        report.counters.merge(&src.counters());
+    }
     report.packets = live.packets.load(Ordering::Relaxed);
     report.bytes = live.bytes.load(Ordering::Relaxed);
-    report.tcp_segments = status.tcp_segments.load(Ordering::Relaxed);
-    report.udp_datagrams = status.udp_datagrams.load(Ordering::Relaxed);
-    report.udp_flows = status.udp_flows.load(Ordering::Relaxed);
-    report.flows = status.flows_seen.load(Ordering::Relaxed);
-    report.tls_flows = status.tls_flows.load(Ordering::Relaxed);
-    report.peak_open_flows = status.peak_open_flows.load(Ordering::Relaxed);
-    if let Some(message) = problem {
+    report.udp_datagrams = total(&statuses, |s| &s.udp_datagrams);
+    report.tcp_segments =
+        total(&statuses, |s| &s.tcp_segments).saturating_sub(report.udp_datagrams);
+    report.udp_flows = total(&statuses, |s| &s.udp_flows);
+    report.flows = total(&statuses, |s| &s.flows_seen);
+    report.tls_flows = total(&statuses, |s| &s.tls_flows);
+    // Tables peak at different moments: the sum is an upper bound.
+    report.peak_open_flows = total(&statuses, |s| &s.peak_open_flows);
+    for message in problems {
         report.problems.push(InputProblem {
             path: name.clone().into(),
             message,
@@ -273,7 +448,32 @@ pub fn run_live(
     Ok(report)
 }
 
-/// Runs [`capture_loop`] on the live source; returns the capture error, if any.
+/// Hand a batch of records to the parsers: never blocking while capturing (a full
+/// queue drops the batch, counted in handshakes), blocking once stopping so the final
+/// batches all arrive. `false` when the parsers are gone.
+fn emit_live(
+    tx: &Sender<Vec<FlowRecord>>,
+    shutdown: &AtomicBool,
+    status: &LiveStatus,
+    recs: Vec<FlowRecord>,
+) -> bool {
+    if shutdown.load(Ordering::Relaxed) {
+        return tx.send(recs).is_ok();
+    }
+    match tx.try_send(recs) {
+        Ok(()) => true,
+        Err(TrySendError::Full(recs)) => {
+            status
+                .queue_dropped
+                .fetch_add(recs.len() as u64, Ordering::Relaxed);
+            true
+        }
+        Err(TrySendError::Disconnected(_)) => false,
+    }
+}
+
+/// Runs [`capture_loop`] on the live source with its own flow table; returns the
+/// capture error, if any.
 #[allow(clippy::too_many_arguments)]
 fn capture_thread(
     src: &mut dyn LiveSource,
@@ -287,40 +487,6 @@ fn capture_thread(
 ) -> Option<String> {
     let mut decoder = Decoder::new(cfg.decoder);
     let mut table = FlowTable::new(flow);
-    let emit = |recs: Vec<FlowRecord>| {
-        if shutdown.load(Ordering::Relaxed) {
-            // Stopping: the final batches must all arrive; blocking is fine now.
-            return tx.send(recs).is_ok();
-        }
-        match tx.try_send(recs) {
-            Ok(()) => true,
-            Err(TrySendError::Full(recs)) => {
-                status
-                    .queue_dropped
-                    .fetch_add(recs.len() as u64, Ordering::Relaxed);
-                true
-            }
-            Err(TrySendError::Disconnected(_)) => false,
-        }
-    };
-    let tick = |table: &FlowTable, decoder: &Decoder| {
-        let fs = table.stats();
-        let mut c = fs.counters.clone();
-        c.merge(decoder.counters());
-        *status.counters.lock().unwrap_or_else(|e| e.into_inner()) = c;
-        status
-            .flows_open
-            .store(table.open_flows() as u64, Ordering::Relaxed);
-        status.flows_seen.store(fs.flows_seen, Ordering::Relaxed);
-        status.udp_flows.store(fs.udp_flows, Ordering::Relaxed);
-        status
-            .udp_datagrams
-            .store(fs.udp_datagrams, Ordering::Relaxed);
-        status.tls_flows.store(fs.tls_flows, Ordering::Relaxed);
-        status
-            .peak_open_flows
-            .store(fs.peak_open_flows, Ordering::Relaxed);
-    };
     let (_, segments, problem) = capture_loop(
         src,
         &mut decoder,
@@ -328,13 +494,40 @@ fn capture_thread(
         live,
         abort,
         |_| true,
-        emit,
-        tick,
+        |recs| emit_live(&tx, shutdown, status, recs),
+        |table, decoder| status.store_table(table, Some(decoder)),
     );
-    let udp = status.udp_datagrams.load(Ordering::Relaxed);
-    status
-        .tcp_segments
-        .store(segments.saturating_sub(udp), Ordering::Relaxed);
+    status.tcp_segments.store(segments, Ordering::Relaxed);
+    src.publish_stats();
+    problem
+}
+
+/// Runs [`capture_loop`] on the live source, handing packets to the flow workers;
+/// returns the capture error, if any.
+fn read_live(
+    src: &mut dyn LiveSource,
+    cfg: &LiveRunConfig,
+    sink: &mut LiveDispatch<'_>,
+    live: &LiveCounters,
+    status: &LiveStatus,
+    abort: &AtomicBool,
+) -> Option<String> {
+    let mut decoder = Decoder::new(cfg.decoder);
+    let (_, segments, problem) = capture_loop(
+        src,
+        &mut decoder,
+        sink,
+        live,
+        abort,
+        |_| true,
+        |_| true,
+        |sink, decoder| {
+            // Every tick (read timeout, progress) sends what waits for the workers.
+            sink.flush();
+            *status.counters.lock().unwrap_or_else(|e| e.into_inner()) = decoder.counters().clone();
+        },
+    );
+    status.tcp_segments.store(segments, Ordering::Relaxed);
     src.publish_stats();
     problem
 }

@@ -31,6 +31,7 @@
 pub mod live;
 mod order;
 pub mod progress;
+mod shard;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -39,13 +40,13 @@ use std::sync::Arc;
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::certs::chain::{TrustStore, Validator, DEFAULT_CACHE_LIMIT};
-use crate::decode::{Decoder, DecoderLimits};
-use crate::flow::table::{FlowLimits, FlowRecord, FlowTable};
+use crate::decode::{Decoder, DecoderLimits, Packet};
+use crate::flow::table::{FlowLimits, FlowRecord, FlowStats, FlowTable, SweepClock};
 use crate::output::{Chunk, Output, OutputConfig, OutputError, OutputSummary};
 use crate::row::{analyze_flow, Analyzed, CertClaims};
 use crate::source::{BpfFilter, CaptureFile, PacketSource, SourceError};
 use crate::stats::Counters;
-pub use live::{run_live, LiveRunConfig, LiveRunError};
+pub use live::{run_live, CaptureEngine, LiveRunConfig, LiveRunError};
 use order::Reorder;
 pub use progress::Progress;
 
@@ -59,10 +60,13 @@ pub const PUBLISH_EVERY: u64 = 4096;
 pub const CHANNEL_BATCHES: usize = 16;
 
 /// Memory a run keeps besides its flow tables and the parser threads' memos: the
-/// binary and the trust store (~28 MB resident on a tiny capture), read windows,
-/// bounded channels and the batches in them, the writer's row group, and allocator
-/// slack. Measured, not derived: see the README's performance section.
-pub const BASE_RESERVE: usize = 40 << 20;
+/// binary and the trust store (~28 MB resident on a tiny capture), read windows (with
+/// sharded flow workers, up to `source::file::SPARE_WINDOWS` 1 MiB windows and the
+/// windows' parts in flight), bounded channels and the batches in them, the writer's
+/// row group (35-47 MiB of working set once the end-of-input flush writes a 64k-row
+/// group of unfinished handshakes), and allocator slack. Measured, not derived: see the
+/// README's performance section.
+pub const BASE_RESERVE: usize = 56 << 20;
 
 /// Part of a flow table's share that its own count may use: on the attack capture
 /// (1 M connections, each an entry, an assembler and 100 bytes) the process grew by
@@ -332,6 +336,21 @@ struct FileResult {
     problem: Option<InputProblem>,
 }
 
+impl FileResult {
+    /// Add one flow table's totals (a sharded input has one per worker; the reader
+    /// counted every decoded packet as a TCP segment until now).
+    fn add_flow_stats(&mut self, fs: &FlowStats) {
+        self.tcp_segments = self.tcp_segments.saturating_sub(fs.udp_datagrams);
+        self.udp_datagrams += fs.udp_datagrams;
+        self.flows += fs.flows_seen;
+        self.udp_flows += fs.udp_flows;
+        self.tls_flows += fs.tls_flows;
+        // Workers peak at different moments: the sum is an upper bound.
+        self.peak_open_flows += fs.peak_open_flows;
+        self.counters.merge(&fs.counters);
+    }
+}
+
 impl RunReport {
     /// Fold one source's totals into the run's.
     fn add_file(&mut self, res: FileResult) {
@@ -360,11 +379,15 @@ impl RunReport {
 /// The one path shared by `read` (per file) and [`analyze_source`].
 // Each argument is a separate stage's state or a caller's hook; bundling them in a
 // struct only to please the lint would hide which caller owns what.
+///
+/// `sink` is where the decoded packets go: a [`FlowTable`] (its totals are in the
+/// result) or the reader's side of the sharded flow workers (their totals are added by
+/// the merger).
 #[allow(clippy::too_many_arguments)]
-fn read_source<S: PacketSource + ?Sized>(
+fn read_source<S: PacketSource + ?Sized, F: FlowSink + FlowTotals>(
     src: &mut S,
     path: &Path,
-    flow: FlowLimits,
+    sink: &mut F,
     decoder: DecoderLimits,
     live: &LiveCounters,
     stop: &AtomicBool,
@@ -373,7 +396,6 @@ fn read_source<S: PacketSource + ?Sized>(
 ) -> FileResult {
     let mut decoder = Decoder::new(decoder);
     let mut filter_counters = Counters::new();
-    let mut table = FlowTable::new(flow);
     let mut batches = 0u64;
     let numbered = |recs| {
         let taken = emit(batches, recs);
@@ -388,37 +410,98 @@ fn read_source<S: PacketSource + ?Sized>(
     let (packets, segments, problem) = capture_loop(
         src,
         &mut decoder,
-        &mut table,
+        sink,
         live,
         stop,
         accept,
         numbered,
         |_, _| {},
     );
-    let fs = table.stats();
-    let mut counters = fs.counters.clone();
-    counters.merge(&filter_counters);
+    let mut counters = filter_counters;
     counters.merge(decoder.counters());
     counters.merge(&src.counters());
-    FileResult {
+    let mut res = FileResult {
         capture: true,
         skipped: None,
         bpf_rejected: filter.map_or(0, |f| f.rejected),
         batches,
         bytes: src.bytes_consumed(),
         packets,
-        tcp_segments: segments - fs.udp_datagrams,
-        udp_datagrams: fs.udp_datagrams,
-        flows: fs.flows_seen,
-        udp_flows: fs.udp_flows,
-        tls_flows: fs.tls_flows,
-        peak_open_flows: fs.peak_open_flows,
+        tcp_segments: segments,
         counters,
         problem: problem.map(|message| InputProblem {
             path: path.to_owned(),
             message,
             partial: true,
         }),
+        ..Default::default()
+    };
+    if let Some(fs) = sink.totals() {
+        res.add_flow_stats(fs);
+    }
+    res
+}
+
+/// Where a capture loop's decoded packets go: a [`FlowTable`] on the same thread, or
+/// the reader's side of the sharded flow workers (`shard::Dispatch`). Packets are
+/// numbered by the loop, and sweeps of idle flows come from the loop's
+/// [`SweepClock`], so both give the same records in the same order.
+pub trait FlowSink {
+    /// Whether [`FlowSink::packet`] wants the source's shared window (payloads are
+    /// then referenced in it instead of copied).
+    const SHARES_PAYLOADS: bool = false;
+    /// Sweep idle flows before packet `number` (packet time `ts_ns`).
+    fn sweep(&mut self, ts_ns: i64, number: u64, out: &mut Vec<FlowRecord>);
+    /// Packet `number` of the input (numbers only grow); `window` is the source's
+    /// shared buffer the packet may lie in ([`PacketSource::shared_window`]).
+    fn packet(
+        &mut self,
+        p: &Packet<'_>,
+        ts_ns: i64,
+        number: u64,
+        window: Option<&Arc<Vec<u8>>>,
+        out: &mut Vec<FlowRecord>,
+    );
+    /// The input is over: hand on everything still held, `emit` returning `false` to
+    /// stop.
+    fn finish(&mut self, emit: &mut dyn FnMut(&mut Vec<FlowRecord>) -> bool);
+}
+
+impl FlowSink for FlowTable {
+    fn sweep(&mut self, ts_ns: i64, _number: u64, out: &mut Vec<FlowRecord>) {
+        FlowTable::sweep(self, ts_ns, out);
+    }
+
+    fn packet(
+        &mut self,
+        p: &Packet<'_>,
+        ts_ns: i64,
+        number: u64,
+        _window: Option<&Arc<Vec<u8>>>,
+        out: &mut Vec<FlowRecord>,
+    ) {
+        self.on_numbered_packet(p, ts_ns, number, out);
+    }
+
+    fn finish(&mut self, emit: &mut dyn FnMut(&mut Vec<FlowRecord>) -> bool) {
+        self.flush_all_in_batches(RECORDS_PER_BATCH, emit);
+    }
+}
+
+/// A sink's own flow totals, when it has them on the reading thread.
+trait FlowTotals {
+    fn totals(&self) -> Option<&FlowStats>;
+}
+
+impl FlowTotals for FlowTable {
+    fn totals(&self) -> Option<&FlowStats> {
+        Some(self.stats())
+    }
+}
+
+impl FlowTotals for shard::Dispatch<'_> {
+    fn totals(&self) -> Option<&FlowStats> {
+        None
     }
 }
 
@@ -438,15 +521,15 @@ pub const MAX_BATCH_DELAY_NS: i64 = 200_000_000;
 // Each argument is a stage's state or a hook of the caller (`read` and `live` differ
 // in all three hooks); see `read_source`.
 #[allow(clippy::too_many_arguments)]
-pub fn capture_loop<S: PacketSource + ?Sized>(
+pub fn capture_loop<S: PacketSource + ?Sized, F: FlowSink>(
     src: &mut S,
     decoder: &mut Decoder,
-    table: &mut FlowTable,
+    table: &mut F,
     live: &LiveCounters,
     stop: &AtomicBool,
     mut accept: impl FnMut(&crate::source::RawPacket<'_>) -> bool,
     mut emit: impl FnMut(Vec<FlowRecord>) -> bool,
-    mut tick: impl FnMut(&FlowTable, &Decoder),
+    mut tick: impl FnMut(&mut F, &Decoder),
 ) -> (u64, u64, Option<String>) {
     const PUBLISH_EVERY_NS: i64 = 1_000_000_000;
     let mut packets = 0u64;
@@ -456,6 +539,9 @@ pub fn capture_loop<S: PacketSource + ?Sized>(
     let mut pending_since_ns = 0i64;
     let mut out: Vec<FlowRecord> = Vec::new();
     let mut problem = None;
+    let mut clock = SweepClock::default();
+    // The source's shared window, refreshed when it changes (one clone per window).
+    let mut window: Option<Arc<Vec<u8>>> = None;
     let mut publish = |src: &S, packets: u64| {
         let b = src.bytes_consumed();
         live.bytes
@@ -470,6 +556,13 @@ pub fn capture_loop<S: PacketSource + ?Sized>(
         emit(std::mem::take(out))
     };
     loop {
+        if F::SHARES_PAYLOADS {
+            if let Some(w) = src.shared_window() {
+                if !window.as_ref().is_some_and(|c| Arc::ptr_eq(c, w)) {
+                    window = Some(w.clone());
+                }
+            }
+        }
         let Some(next) = src.next_packet() else {
             if src.at_end() {
                 break;
@@ -497,7 +590,10 @@ pub fn capture_loop<S: PacketSource + ?Sized>(
         let held = out.len();
         if let Some(p) = decoder.decode(&pkt) {
             segments += 1;
-            table.on_packet(&p, ts, &mut out);
+            if clock.due(ts) {
+                table.sweep(ts, packets, &mut out);
+            }
+            table.packet(&p, ts, packets, window.as_ref(), &mut out);
         }
         if held == 0 && !out.is_empty() {
             pending_since_ns = ts;
@@ -522,25 +618,34 @@ pub fn capture_loop<S: PacketSource + ?Sized>(
     if !out.is_empty() && !hand_on(&mut out) {
         return (packets, segments, problem);
     }
-    table.flush_all_in_batches(RECORDS_PER_BATCH, &mut hand_on);
+    table.finish(&mut hand_on);
     publish(src, packets);
     tick(table, decoder);
     (packets, segments, problem)
 }
 
+/// How a capture thread follows the flows of a file.
+enum Flows<'a> {
+    /// In a table of its own, sending batches of records to the parser pool.
+    Own(FlowLimits, &'a Sender<ToParse>),
+    /// In the sharded flow workers (which send the records on).
+    Sharded(&'a [Sender<shard::ToWorker>], &'a Receiver<shard::Part>),
+}
+
+/// Read one input. `None` when it was read into the sharded workers (the merger
+/// reports it); otherwise what to report for it.
 fn process_file(
     input: &Input,
     cfg: &RunConfig,
-    flow: FlowLimits,
+    flows: Flows<'_>,
     live: &LiveCounters,
     stop: &Arc<AtomicBool>,
     file_idx: usize,
-    tx: &Sender<ToParse>,
-) -> FileResult {
+) -> Option<FileResult> {
     let path = input.path.as_path();
     let mut res = FileResult::default();
     if stop.load(Ordering::Relaxed) {
-        return res;
+        return Some(res);
     }
     let mut src = match CaptureFile::open_stoppable(path, stop.clone()) {
         Ok(s) => s,
@@ -549,40 +654,65 @@ fn process_file(
         {
             res.counters.bump("input.skipped_not_a_capture");
             res.skipped = Some(path.to_owned());
-            return res;
+            return Some(res);
         }
-        Err(_) if stop.load(Ordering::Relaxed) => return res,
+        Err(_) if stop.load(Ordering::Relaxed) => return Some(res),
         Err(e) => {
             res.problem = Some(InputProblem {
                 path: path.to_owned(),
                 message: e.to_string(),
                 partial: false,
             });
-            return res;
+            return Some(res);
         }
     };
     // Checked by `run_batch` before any thread starts, so this compiles.
     let mut filter = cfg.bpf.as_deref().and_then(|e| BpfFilter::new(e).ok());
-    let mut res = read_source(
-        &mut src,
-        path,
-        flow,
-        cfg.decoder,
-        live,
-        stop,
-        filter.as_mut(),
-        |n, recs| tx.send(ToParse::Flows((file_idx, n), recs)).is_ok(),
-    );
-    if stop.load(Ordering::Relaxed)
-        && res
-            .problem
-            .as_ref()
-            .is_some_and(|p| p.message.contains("cut short"))
-    {
-        // A pipe ended by the stop mid-record: not damage.
-        res.problem = None;
+    let stopped_mid_record = |res: &mut FileResult| {
+        if stop.load(Ordering::Relaxed)
+            && res
+                .problem
+                .as_ref()
+                .is_some_and(|p| p.message.contains("cut short"))
+        {
+            // A pipe ended by the stop mid-record: not damage.
+            res.problem = None;
+        }
+    };
+    match flows {
+        Flows::Own(limits, tx) => {
+            let mut table = FlowTable::new(limits);
+            let mut res = read_source(
+                &mut src,
+                path,
+                &mut table,
+                cfg.decoder,
+                live,
+                stop,
+                filter.as_mut(),
+                |n, recs| tx.send(ToParse::Flows((file_idx, n), recs)).is_ok(),
+            );
+            stopped_mid_record(&mut res);
+            Some(res)
+        }
+        Flows::Sharded(workers, spares) => {
+            let mut dispatch =
+                shard::Dispatch::start(workers, spares, file_idx, cfg.flow.tunnel_id_in_key);
+            let mut res = read_source(
+                &mut src,
+                path,
+                &mut dispatch,
+                cfg.decoder,
+                live,
+                stop,
+                filter.as_mut(),
+                |_, _| true,
+            );
+            stopped_mid_record(&mut res);
+            dispatch.end(res);
+            None
+        }
     }
-    res
 }
 
 /// Run a batch analysis over capture files. Setting `stop` (SIGINT) ends reading early;
@@ -596,9 +726,12 @@ pub fn run_batch(
 ) -> Result<RunReport, RunError> {
     let files = cfg.inputs.clone();
     let threads = cfg.threads.max(1);
-    let capture_threads = threads.min(files.len()).max(1);
+    // With more than one thread, one reader feeds `threads` flow workers (one file
+    // at a time, each file's flows split over all of them); with one, a capture thread
+    // follows its file's flows itself.
+    let workers = if threads > 1 { threads } else { 0 };
     let flow = FlowLimits {
-        max_memory: table_memory(cfg.flow.max_memory, threads, capture_threads)?,
+        max_memory: table_memory(cfg.flow.max_memory, threads, workers.max(1))?,
         ..cfg.flow
     };
     if let Some(expr) = &cfg.bpf {
@@ -639,16 +772,44 @@ pub fn run_batch(
     let ticker = progress.start(total_bytes, live.clone());
 
     let write_result: Result<(), OutputError> = std::thread::scope(|s| {
-        for _ in 0..capture_threads {
+        let mut to_workers = Vec::new();
+        let mut from_workers = Vec::new();
+        let (spare_tx, spare_rx) = shard::spares();
+        for w in 0..workers {
+            let spare_tx = spare_tx.clone();
+            let (tx, rx) = bounded(shard::WORKER_QUEUE);
+            let (out_tx, out_rx) = bounded(shard::WORKER_QUEUE);
+            to_workers.push(tx);
+            from_workers.push(out_rx);
+            spawn_named(s, format!("tlstap-flow-{w}"), move || {
+                shard::worker_loop(rx, out_tx, spare_tx, flow)
+            });
+        }
+        if workers > 0 {
+            let tx = parse_tx.clone();
+            spawn_named(s, "tlstap-merge".into(), move || {
+                shard::merge_loop(from_workers, tx)
+            });
+        }
+        {
             let tx = parse_tx.clone();
             let (files, next_file, live, stop, flow) = (&files, &next_file, &live, &stop, flow);
-            s.spawn(move || loop {
+            let to_workers = std::mem::take(&mut to_workers);
+            spawn_named(s, "tlstap-read".into(), move || loop {
+                let spare_rx = &spare_rx;
                 if stop.load(Ordering::Relaxed) {
                     break; // files not started yet are not read
                 }
                 let i = next_file.fetch_add(1, Ordering::Relaxed);
                 let Some(input) = files.get(i) else { break };
-                let res = process_file(input, cfg, flow, live, stop, i, &tx);
+                let flows = if to_workers.is_empty() {
+                    Flows::Own(flow, &tx)
+                } else {
+                    Flows::Sharded(&to_workers, spare_rx)
+                };
+                let Some(res) = process_file(input, cfg, flows, live, stop, i) else {
+                    continue;
+                };
                 if tx.send(ToParse::FileDone(i, Box::new(res))).is_err() {
                     break;
                 }
@@ -662,7 +823,11 @@ pub fn run_batch(
                 pool.scope(|ps| {
                     for _ in 0..threads {
                         let (rx, tx) = (rx.clone(), tx.clone());
-                        ps.spawn(move |_| parse_worker(rx, tx, claims, validator, sources));
+                        ps.spawn(move |_| {
+                            parse_worker(rx, tx, claims, validator, sources);
+                            // Each runs until the channel closes, one per pool thread.
+                            crate::threadcpu::finish_thread();
+                        });
                     }
                 });
             });
@@ -686,6 +851,24 @@ pub fn run_batch(
     report.counters.merge(&counters);
     report.output = summary;
     Ok(report)
+}
+
+/// Spawn a named thread in `s` (names show in `top -H`, perf and the per-thread CPU
+/// report, [`crate::threadcpu`], which it joins at its end). Like `Scope::spawn`, a
+/// failure to create a thread is fatal.
+pub(crate) fn spawn_named<'scope, 'env, T: Send + 'scope>(
+    s: &'scope std::thread::Scope<'scope, 'env>,
+    name: String,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> std::thread::ScopedJoinHandle<'scope, T> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn_scoped(s, move || {
+            let r = f();
+            crate::threadcpu::finish_thread();
+            r
+        })
+        .expect("creating a worker thread")
 }
 
 fn parse_worker(
@@ -824,7 +1007,7 @@ pub fn analyze_source<S: PacketSource + ?Sized>(
     let res = read_source(
         src,
         Path::new(name),
-        flow,
+        &mut FlowTable::new(flow),
         decoder,
         &live,
         &stop,

@@ -36,6 +36,11 @@ use crate::stats::Counters;
 /// Size of the read buffer over the (decompressed) capture.
 pub const READ_BUFFER_LEN: usize = 1 << 20;
 
+/// Read windows kept for reuse while sharded flow workers still hold older ones (the
+/// workers' queues hold a few windows' worth of packets; beyond this many, windows are
+/// freed and allocated anew).
+pub const SPARE_WINDOWS: usize = 16;
+
 /// Most interfaces kept per pcapng section; packets of further interfaces are skipped
 /// and counted (`source.pcapng_interface_limit`).
 pub const MAX_INTERFACES: usize = 4096;
@@ -159,8 +164,13 @@ pub struct CaptureFile {
     gz: bool,
     /// Offset in the decompressed stream of the next unread byte (for error messages).
     offset: u64,
-    /// Read window: `win[pos..end]` was read from `rd` and not consumed yet.
-    win: Vec<u8>,
+    /// Read window: `win[pos..end]` was read from `rd` and not consumed yet. Shared
+    /// (`PacketSource::shared_window`) so sharded flow workers read packets in place;
+    /// while anyone else holds it, the next read goes to another window.
+    win: Arc<Vec<u8>>,
+    /// Windows handed out before, reused once nobody else holds them (at most
+    /// [`SPARE_WINDOWS`]).
+    spares: Vec<Arc<Vec<u8>>>,
     pos: usize,
     end: usize,
     format: Format,
@@ -365,7 +375,8 @@ impl CaptureFile {
             consumed,
             gz,
             offset: 0,
-            win: vec![0; READ_BUFFER_LEN],
+            win: Arc::new(vec![0; READ_BUFFER_LEN]),
+            spares: Vec::new(),
             pos: 0,
             end: 0,
             format: Format::Pcapng(PcapngState {
@@ -435,15 +446,33 @@ impl CaptureFile {
         if have >= n {
             return Ok(n);
         }
-        if self.pos > 0 {
-            self.win.copy_within(self.pos..self.end, 0);
+        if Arc::get_mut(&mut self.win).is_none() {
+            // Workers still read packets in this window: carry the unread bytes over
+            // to a window nobody holds.
+            let mut fresh = self.spare_window();
+            let len = fresh.len().max(have);
+            let w = Arc::make_mut(&mut fresh);
+            w.resize(len, 0);
+            if let (Some(dst), Some(src)) = (w.get_mut(..have), self.win.get(self.pos..self.end)) {
+                dst.copy_from_slice(src);
+            }
+            let old = std::mem::replace(&mut self.win, fresh);
+            if self.spares.len() < SPARE_WINDOWS {
+                self.spares.push(old);
+            }
             (self.pos, self.end) = (0, have);
         }
-        if self.win.len() < n {
-            self.win.resize(n, 0);
+        // Unique now (just checked or replaced), so this never copies.
+        let win = Arc::make_mut(&mut self.win);
+        if self.pos > 0 {
+            win.copy_within(self.pos..self.end, 0);
+            (self.pos, self.end) = (0, have);
+        }
+        if win.len() < n {
+            win.resize(n, 0);
         }
         while self.end < n {
-            let Some(dst) = self.win.get_mut(self.end..) else {
+            let Some(dst) = win.get_mut(self.end..) else {
                 break;
             };
             match self.rd.read(dst) {
@@ -455,6 +484,14 @@ impl CaptureFile {
             }
         }
         Ok(self.end.min(n))
+    }
+
+    /// A window nobody else holds: a spare whose readers are done, or a new one.
+    fn spare_window(&mut self) -> Arc<Vec<u8>> {
+        match self.spares.iter().position(|w| Arc::strong_count(w) == 1) {
+            Some(i) => self.spares.swap_remove(i),
+            None => Arc::new(vec![0; READ_BUFFER_LEN]),
+        }
     }
 
     fn consume(&mut self, n: usize) {
@@ -741,5 +778,9 @@ impl PacketSource for CaptureFile {
 
     fn counters(&self) -> Counters {
         self.counters.clone()
+    }
+
+    fn shared_window(&self) -> Option<&Arc<Vec<u8>>> {
+        Some(&self.win)
     }
 }

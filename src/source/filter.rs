@@ -38,7 +38,8 @@ pub struct BpfError {
     pub detail: String,
 }
 
-fn compile(expr: &str, linktype: u32) -> Result<BpfProgram, BpfError> {
+/// Compile `expr` for `linktype` (also used by [`super::afpacket`] for its kernel filter).
+pub(crate) fn compile(expr: &str, linktype: u32) -> Result<BpfProgram, BpfError> {
     let dlt = if linktype == LINKTYPE_RAW {
         DLT_RAW
     } else {

@@ -142,13 +142,112 @@ enum State {
     Ended,
 }
 
+/// What a kernel capture does before its next read (see [`Drain::gate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// Read on.
+    Read,
+    /// The source has ended: return `None`.
+    Ended,
+    /// [`DRAIN_DEADLINE`] ran out just now (counted): publish statistics once, then end.
+    Expired,
+}
+
+/// The stop-and-drain rule of the module doc, shared by the kernel capture sources
+/// (libpcap here, AF_PACKET in [`super::afpacket`]): after the stop flag, read until a
+/// packet stamped at or after the stop, two empty read timeouts in a row, or
+/// [`DRAIN_DEADLINE`].
+#[derive(Debug)]
+pub(crate) struct Drain {
+    stop: Arc<AtomicBool>,
+    state: State,
+}
+
+impl Drain {
+    pub(crate) fn new(stop: Arc<AtomicBool>) -> Drain {
+        Drain {
+            stop,
+            state: State::Running,
+        }
+    }
+
+    /// Called before every read attempt; notices the stop flag and the deadline
+    /// (`live.drain_deadline`).
+    pub(crate) fn gate(&mut self, counters: &mut Counters) -> Gate {
+        match self.state {
+            State::Ended => Gate::Ended,
+            State::Running if self.stop.load(Ordering::Relaxed) => {
+                self.state = State::Draining {
+                    stop_ns: now_ns(),
+                    deadline: Instant::now() + DRAIN_DEADLINE,
+                    timeouts: 0,
+                };
+                Gate::Read
+            }
+            State::Draining { deadline, .. } if Instant::now() >= deadline => {
+                counters.bump("live.drain_deadline");
+                self.state = State::Ended;
+                Gate::Expired
+            }
+            _ => Gate::Read,
+        }
+    }
+
+    /// A read timeout passed with nothing: while draining, the second one ends it
+    /// (once could be a kernel block not yet handed over).
+    pub(crate) fn timed_out(&mut self) {
+        match &mut self.state {
+            State::Draining { timeouts, .. } if *timeouts >= 1 => self.state = State::Ended,
+            State::Draining { timeouts, .. } => *timeouts += 1,
+            _ => {}
+        }
+    }
+
+    /// A packet stamped `ts_ns` is being delivered; `true` when it is the last one
+    /// (everything captured before the stop has been read), so the caller publishes.
+    pub(crate) fn delivered(&mut self, ts_ns: i64) -> bool {
+        match self.state {
+            State::Draining { stop_ns, .. } if ts_ns >= stop_ns => {
+                self.state = State::Ended;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The capture failed: end now.
+    pub(crate) fn end(&mut self) {
+        self.state = State::Ended;
+    }
+
+    pub(crate) fn ended(&self) -> bool {
+        self.state == State::Ended
+    }
+}
+
+/// Wait until `fd` is readable (or reports an error) or `timeout_ms` passes; the
+/// `revents` seen, 0 on a timeout or an interrupted wait.
+pub(crate) fn wait_readable(fd: std::os::fd::RawFd, timeout_ms: i32) -> libc::c_short {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, count 1; poll only writes `revents`.
+    let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    if n > 0 {
+        pfd.revents
+    } else {
+        0
+    }
+}
+
 /// A running libpcap capture.
 pub struct LiveCapture {
     cap: Capture<Active>,
     interface: String,
     linktype: u32,
-    stop: Arc<AtomicBool>,
-    state: State,
+    drain: Drain,
     stats: Arc<CaptureStats>,
     bytes: u64,
     packets: u64,
@@ -161,7 +260,8 @@ pub struct LiveCapture {
     counters: Counters,
 }
 
-fn now_ns() -> i64 {
+/// The kernel's real-time clock in nanoseconds (the clock packets are stamped with).
+pub(crate) fn now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
@@ -222,8 +322,7 @@ impl LiveCapture {
             cap,
             interface: cfg.interface.clone(),
             linktype,
-            stop,
-            state: State::Running,
+            drain: Drain::new(stop),
             stats: Arc::new(CaptureStats::default()),
             bytes: 0,
             packets: 0,
@@ -271,14 +370,7 @@ impl LiveCapture {
     /// read on a silent interface never returns, so the capture runs non-blocking and
     /// waits here instead.
     fn wait_readable(&self) -> bool {
-        let mut pfd = libc::pollfd {
-            fd: self.cap.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, count 1; poll only writes `revents`.
-        let n = unsafe { libc::poll(&mut pfd, 1, self.read_timeout_ms) };
-        n > 0
+        wait_readable(self.cap.as_raw_fd(), self.read_timeout_ms) != 0
     }
 }
 
@@ -304,22 +396,13 @@ impl PacketSource for LiveCapture {
     fn next_packet(&mut self) -> Option<Result<RawPacket<'_>, SourceError>> {
         let mut waited = false;
         loop {
-            match self.state {
-                State::Ended => return None,
-                State::Running if self.stop.load(Ordering::Relaxed) => {
-                    self.state = State::Draining {
-                        stop_ns: now_ns(),
-                        deadline: Instant::now() + DRAIN_DEADLINE,
-                        timeouts: 0,
-                    };
-                }
-                State::Draining { deadline, .. } if Instant::now() >= deadline => {
-                    self.counters.bump("live.drain_deadline");
-                    self.state = State::Ended;
+            match self.drain.gate(&mut self.counters) {
+                Gate::Read => {}
+                Gate::Ended => return None,
+                Gate::Expired => {
                     self.publish_stats();
                     return None;
                 }
-                _ => {}
             }
             if self.packets.is_multiple_of(STATS_EVERY_PACKETS) {
                 self.publish_stats();
@@ -347,29 +430,18 @@ impl PacketSource for LiveCapture {
                         continue;
                     }
                     self.publish_stats();
-                    match &mut self.state {
-                        State::Draining { timeouts, .. } if *timeouts >= 1 => {
-                            self.state = State::Ended;
-                        }
-                        State::Draining { timeouts, .. } => *timeouts += 1,
-                        _ => {}
-                    }
+                    self.drain.timed_out();
                     return None;
                 }
                 Err(e) => {
-                    self.state = State::Ended;
+                    self.drain.end();
                     self.publish_stats();
                     return Some(Err(SourceError::Capture(e.to_string())));
                 }
             }
         }
-        if let State::Draining { stop_ns, .. } = self.state {
-            if self.ts_ns >= stop_ns {
-                // Everything captured before the stop has been read; this packet is
-                // the last one delivered.
-                self.state = State::Ended;
-                self.publish_stats();
-            }
+        if self.drain.delivered(self.ts_ns) {
+            self.publish_stats();
         }
         self.packets += 1;
         self.bytes += self.buf.len() as u64;
@@ -382,7 +454,7 @@ impl PacketSource for LiveCapture {
     }
 
     fn at_end(&self) -> bool {
-        self.state == State::Ended
+        self.drain.ended()
     }
 
     fn bytes_consumed(&self) -> u64 {

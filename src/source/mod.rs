@@ -3,9 +3,11 @@
 //! A [`PacketSource`] yields [`RawPacket`]s in capture order, each borrowing the source's
 //! buffer until the next call, so reading allocates nothing per packet. Capture
 //! files (or standard input, `-`) are read by [`file::CaptureFile`], a libpcap live
-//! capture by [`live::LiveCapture`], mirrored traffic arriving on UDP sockets (VXLAN,
-//! Geneve, TZSP) by [`udp::UdpListener`]; everything after the source is the same code
-//! path. `read --bpf` filters a file's packets with [`filter::BpfFilter`].
+//! capture by [`live::LiveCapture`], a Linux AF_PACKET ring (one socket per worker of
+//! a fanout group) by [`afpacket::AfPacketSource`], mirrored traffic arriving on UDP
+//! sockets (VXLAN, Geneve, TZSP) by [`udp::UdpListener`]; everything after the source
+//! is the same code path. `read --bpf` filters a file's packets with
+//! [`filter::BpfFilter`].
 //!
 //! A file's `None` is the end. A live source also returns `None` when no packet came
 //! within its read timeout (so the caller can hand on what it holds and publish
@@ -20,11 +22,15 @@
 //! Limits: [`MAX_PACKET_LEN`] bounds a classic pcap record, [`MAX_BLOCK_LEN`] a pcapng
 //! block; nothing larger is ever allocated.
 
+#[cfg(target_os = "linux")]
+pub mod afpacket;
 pub mod file;
 pub mod filter;
 pub mod live;
 pub mod udp;
 
+#[cfg(target_os = "linux")]
+pub use afpacket::{AfPacketConfig, AfPacketSource, FanoutConfig, FanoutMode};
 pub use file::CaptureFile;
 pub use filter::{BpfError, BpfFilter};
 pub use live::{LiveCapture, LiveConfig, LiveError};
@@ -76,10 +82,18 @@ pub trait PacketSource {
     fn counters(&self) -> Counters {
         Counters::new()
     }
+
+    /// The buffer the packets returned now lie in, when the source can share it with
+    /// other threads (a file's read window): sharded flow workers then read payloads
+    /// in place instead of copies. The source stops writing into a window once anyone
+    /// else holds it. `None` (the default): payloads are copied.
+    fn shared_window(&self) -> Option<&std::sync::Arc<Vec<u8>>> {
+        None
+    }
 }
 
-/// A source `tlstap live` runs on: a libpcap capture or the UDP listener. Both publish
-/// the same received / dropped counts for the stats table.
+/// A source `tlstap live` runs on: a libpcap capture, an AF_PACKET ring or the UDP
+/// listener. All publish the same received / dropped counts for the stats table.
 pub trait LiveSource: PacketSource + Send {
     /// What it captures from, for messages and `source_file` (`live:eth0`,
     /// `udp:0.0.0.0:4789`).

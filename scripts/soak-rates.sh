@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Highest zero-loss rate of each live capture path (not run by CI).
+#
+#   scripts/soak-rates.sh [CAPTURE=target/bench-corpus/dense.pcap] [RATES="100 200 400 800 1600 3200"]
+#
+# For each path (libpcap with the capture thread following the flows; libpcap feeding
+# 2 flow workers; AF_PACKET fanout with 2 sockets and 2 flow workers), replays CAPTURE
+# once at each rate (Mbit/s, rising) with tcpreplay onto a veth pair whose far end lives
+# in a network namespace, where `tlstap live` captures. A rate is kept with zero loss
+# when the kernel dropped nothing, tlstap dropped nothing (live.flow_queue_full,
+# live.parse_queue_full) and tlstap wrote exactly the handshakes `tlstap read` finds
+# in CAPTURE. The first rate that loses anything ends that path's ladder. Prints one
+# line per step and a table at the end.
+#
+# Needs root, iproute2 and tcpreplay (apt-get install tcpreplay). Uses the release
+# binary unless TLSTAP points at another (cargo build --release first). Everything it
+# creates (namespace, veth, temp folder) is removed on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CAP="${1:-target/bench-corpus/dense.pcap}"
+RATES="${2:-100 200 400 800 1600 3200}"
+TLSTAP="${TLSTAP:-${CARGO_TARGET_DIR:-target}/release/tlstap}"
+NS=tlstap-rates
+HOST_IF=trate0
+NS_IF=trate1
+[ "$(id -u)" -eq 0 ] || { echo "soak-rates: needs root (namespaces, capture)" >&2; exit 2; }
+command -v tcpreplay >/dev/null || { echo "soak-rates: install tcpreplay" >&2; exit 2; }
+[ -x "$TLSTAP" ] || { echo "soak-rates: no tlstap binary at $TLSTAP" >&2; exit 2; }
+[ -f "$CAP" ] || { echo "soak-rates: no capture $CAP (cargo bench --bench e2e makes the corpora)" >&2; exit 2; }
+
+WORK="$(mktemp -d)"
+TLSTAP_PID=""
+cleanup() {
+  [ -n "$TLSTAP_PID" ] && kill -9 "$TLSTAP_PID" 2>/dev/null || true
+  ip link del "$HOST_IF" 2>/dev/null || true
+  ip netns del "$NS" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+ip netns add "$NS"
+ip link add "$HOST_IF" type veth peer name "$NS_IF"
+ip link set "$NS_IF" netns "$NS"
+ip link set "$HOST_IF" up
+ip netns exec "$NS" ip link set "$NS_IF" up
+
+written() { sed -n 's/^  written: \([0-9]*\) handshakes.*/\1/p' "$1" | tail -1; }
+counter() { awk -v k="$2" '$1 == k { print $2 }' "$1" | tail -1; }
+
+"$TLSTAP" read "$CAP" --out "$WORK/ref" >"$WORK/ref.out" 2>&1 || true
+EXPECT="$(written "$WORK/ref.out")"
+echo "soak-rates: $CAP: $EXPECT handshakes (tlstap read); rates: $RATES Mbit/s"
+
+declare -A BEST
+PATHS=("pcap|--workers 1" "pcap|--workers 2" "afpacket|--workers 2")
+for p in "${PATHS[@]}"; do
+  engine="${p%%|*}"; opts="${p#*|}"
+  BEST["$p"]="-"
+  for rate in $RATES; do
+    rm -rf "$WORK/out"
+    # shellcheck disable=SC2086
+    ip netns exec "$NS" "$TLSTAP" live -i "$NS_IF" --capture "$engine" $opts \
+      --out "$WORK/out" --rotate 600s --stats-interval 1s --buffer-mib 256 2>"$WORK/live.err" &
+    TLSTAP_PID=$!
+    for _ in $(seq 100); do grep -q 'capturing on' "$WORK/live.err" && break; sleep 0.1; done
+    tcpreplay -q -i "$HOST_IF" --mbps="$rate" "$CAP" >"$WORK/replay.out" 2>&1 || true
+    sleep 3
+    kill -INT "$TLSTAP_PID"; wait "$TLSTAP_PID" || true; TLSTAP_PID=""
+    got="$(written "$WORK/live.err")"
+    last="$(grep '^tlstap live' "$WORK/live.err" | tail -1)"
+    kernel="$(sed -n 's/.*dropped: kernel \([0-9]*\).*/\1/p' <<<"$last")"
+    fq="$(counter "$WORK/live.err" live.flow_queue_full)"
+    pq="$(counter "$WORK/live.err" live.parse_queue_full)"
+    cpu="$(grep -o 'in [0-9.]*s' "$WORK/live.err" | tail -1)"
+    echo "soak-rates: $engine $opts @ ${rate} Mbit/s: wrote ${got:-0}/$EXPECT, kernel drops ${kernel:-?}, flow queue ${fq:-0}, parse queue ${pq:-0} ($cpu)"
+    if [ "${got:-0}" = "$EXPECT" ] && [ "${kernel:-1}" = 0 ] && [ -z "$fq" ] && [ -z "$pq" ]; then
+      BEST["$p"]="$rate"
+    else
+      break
+    fi
+  done
+done
+echo
+printf '%-24s %s\n' "path" "highest zero-loss rate (Mbit/s)"
+for p in "${PATHS[@]}"; do printf '%-24s %s\n' "${p/|/ }" "${BEST[$p]}"; done
