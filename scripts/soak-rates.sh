@@ -7,8 +7,7 @@
 # 2 flow workers; AF_PACKET fanout with 2 sockets and 2 flow workers), replays CAPTURE
 # once at each rate (Mbit/s, rising) with tcpreplay onto a veth pair whose far end lives
 # in a network namespace, where `tlstap live` captures. A rate is kept with zero loss
-# when the kernel dropped nothing, tlstap dropped nothing (live.flow_queue_full,
-# live.parse_queue_full) and tlstap wrote exactly the handshakes `tlstap read` finds
+# when the kernel dropped nothing, tlstap dropped nothing (live.parse_queue_full) and tlstap wrote exactly the handshakes `tlstap read` finds
 # in CAPTURE. The first rate that loses anything ends that path's ladder. Prints one
 # line per step and a table at the end.
 #
@@ -30,25 +29,32 @@ command -v tcpreplay >/dev/null || { echo "soak-rates: install tcpreplay" >&2; e
 
 WORK="$(mktemp -d)"
 TLSTAP_PID=""
+# A veth delivers through the receiving CPU's backlog queue (netdev_max_backlog, 1000
+# by default): at high rates it drops there, before any capture sees the packet.
+BACKLOG="$(sysctl -n net.core.netdev_max_backlog)"
 cleanup() {
+  sysctl -qw net.core.netdev_max_backlog="$BACKLOG" || true
   [ -n "$TLSTAP_PID" ] && kill -9 "$TLSTAP_PID" 2>/dev/null || true
   ip link del "$HOST_IF" 2>/dev/null || true
   ip netns del "$NS" 2>/dev/null || true
-  rm -rf "$WORK"
+  [ -n "${KEEP:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
+sysctl -qw net.core.netdev_max_backlog=300000
 
 ip netns add "$NS"
 ip link add "$HOST_IF" type veth peer name "$NS_IF"
 ip link set "$NS_IF" netns "$NS"
-ip link set "$HOST_IF" up
-ip netns exec "$NS" ip link set "$NS_IF" up
+# Captures hold frames larger than 1500 bytes (offloaded segments, loopback).
+ip link set "$HOST_IF" mtu 65535 up
+ip netns exec "$NS" ip link set "$NS_IF" mtu 65535 up
 
 written() { sed -n 's/^  written: \([0-9]*\) handshakes.*/\1/p' "$1" | tail -1; }
 counter() { awk -v k="$2" '$1 == k { print $2 }' "$1" | tail -1; }
 
 "$TLSTAP" read "$CAP" --out "$WORK/ref" >"$WORK/ref.out" 2>&1 || true
 EXPECT="$(written "$WORK/ref.out")"
+echo "soak-rates: work folder $WORK"
 echo "soak-rates: $CAP: $EXPECT handshakes (tlstap read); rates: $RATES Mbit/s"
 
 declare -A BEST
@@ -66,13 +72,15 @@ for p in "${PATHS[@]}"; do
     tcpreplay -q -i "$HOST_IF" --mbps="$rate" "$CAP" >"$WORK/replay.out" 2>&1 || true
     sleep 3
     kill -INT "$TLSTAP_PID"; wait "$TLSTAP_PID" || true; TLSTAP_PID=""
+    cp "$WORK/live.err" "$WORK/live-$engine-${opts// /}-$rate.err"
     got="$(written "$WORK/live.err")"
     last="$(grep '^tlstap live' "$WORK/live.err" | tail -1)"
     kernel="$(sed -n 's/.*dropped: kernel \([0-9]*\).*/\1/p' <<<"$last")"
-    fq="$(counter "$WORK/live.err" live.flow_queue_full)"
+    fq=""
     pq="$(counter "$WORK/live.err" live.parse_queue_full)"
     cpu="$(grep -o 'in [0-9.]*s' "$WORK/live.err" | tail -1)"
-    echo "soak-rates: $engine $opts @ ${rate} Mbit/s: wrote ${got:-0}/$EXPECT, kernel drops ${kernel:-?}, flow queue ${fq:-0}, parse queue ${pq:-0} ($cpu)"
+    rxdrop="$(ip netns exec "$NS" cat /sys/class/net/"$NS_IF"/statistics/rx_dropped)"
+    echo "soak-rates: $engine $opts @ ${rate} Mbit/s: wrote ${got:-0}/$EXPECT, kernel drops ${kernel:-?}, parse queue ${pq:-0}, veth rx_dropped so far $rxdrop ($cpu)"
     if [ "${got:-0}" = "$EXPECT" ] && [ "${kernel:-1}" = 0 ] && [ -z "$fq" ] && [ -z "$pq" ]; then
       BEST["$p"]="$rate"
     else

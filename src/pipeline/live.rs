@@ -159,8 +159,8 @@ struct Health<'a> {
     statuses: &'a [LiveStatus],
     /// One per capture socket.
     captures: &'a [Arc<CaptureStats>],
-    /// Packets capture threads dropped because a flow worker's queue was full.
-    flow_queue_dropped: &'a AtomicU64,
+    /// Times a capture thread waited for a flow worker's queue.
+    flow_queue_waits: &'a AtomicU64,
 }
 
 impl Health<'_> {
@@ -174,8 +174,8 @@ impl Health<'_> {
             total(self.statuses, |s| &s.queue_dropped),
         );
         drops.add(
-            "live.flow_queue_full",
-            self.flow_queue_dropped.load(Ordering::Relaxed),
+            "live.flow_queue_waits",
+            self.flow_queue_waits.load(Ordering::Relaxed),
         );
         drops
     }
@@ -232,8 +232,7 @@ impl Health<'_> {
             r.packets_dropped_kernel,
             r.packets_dropped_interface,
             tlstap_drops,
-            total(self.statuses, |s| &s.queue_dropped)
-                + self.flow_queue_dropped.load(Ordering::Relaxed),
+            total(self.statuses, |s| &s.queue_dropped),
             r.flows_open,
             written,
             r.rss_bytes as f64 / (1024.0 * 1024.0),
@@ -332,7 +331,7 @@ pub fn run_live(
     let statuses: Vec<LiveStatus> = (0..sources.len() + if sharded { workers } else { 0 })
         .map(|_| LiveStatus::default())
         .collect();
-    let flow_queue_dropped = AtomicU64::new(0);
+    let flow_queue_waits = AtomicU64::new(0);
     let abort = AtomicBool::new(false);
     let claims = CertClaims::new(cfg.max_cert_cache);
     let validator = Validator::new(cfg.trust.clone(), DEFAULT_CACHE_LIMIT);
@@ -342,7 +341,7 @@ pub fn run_live(
         live: &live,
         statuses: &statuses,
         captures: &captures,
-        flow_queue_dropped: &flow_queue_dropped,
+        flow_queue_waits: &flow_queue_waits,
     };
 
     let mut report = RunReport {
@@ -375,7 +374,7 @@ pub fn run_live(
         for (i, src) in sources.iter_mut().enumerate() {
             let (live, abort, shutdown, status) = (&live, &abort, &shutdown, &statuses[i]);
             let (to_workers, spare_rx) = (to_workers.clone(), spare_rx.clone());
-            let dropped = &flow_queue_dropped;
+            let waited = &flow_queue_waits;
             let parse_tx = parse_tx.clone();
             let name = if n_sources > 1 {
                 format!("tlstap-capture-{i}")
@@ -393,8 +392,7 @@ pub fn run_live(
                         &to_workers,
                         &spare_rx,
                         cfg.flow.tunnel_id_in_key,
-                        dropped,
-                        shutdown,
+                        waited,
                     );
                     read_live(&mut **src, cfg, &mut sink, live, status, abort)
                 }

@@ -134,7 +134,7 @@ impl Part {
 /// Parts returned by the workers for the reader to fill again (at most
 /// [`SPARE_PARTS`] wait; more are freed).
 pub(super) type Spares = (Sender<Part>, Receiver<Part>);
-pub const SPARE_PARTS: usize = 64;
+pub const SPARE_PARTS: usize = 16;
 
 pub(super) fn spares() -> Spares {
     crossbeam_channel::bounded(SPARE_PARTS)
@@ -461,16 +461,15 @@ pub const LIVE_PART_PACKETS: usize = 256;
 /// A live capture thread's [`FlowSink`]: packets go to the flow worker that owns their
 /// flow, by the same hash as files use, whichever socket the kernel delivered them to
 /// (so a tunnel hashed on its outer header, or IPv6 fragments, still meet their flow).
-/// Never blocks while capturing: a full worker queue drops the part and counts its
-/// packets (`live.flow_queue_full`); once stopping, sends block so nothing captured is
-/// lost.
+/// A full worker queue makes the capture thread wait (counted, `live.flow_queue_waits`):
+/// dropping here would waste the kernel's ring, which absorbs a burst far longer than
+/// this queue and counts its own drops (`packets_dropped_kernel`).
 pub(super) struct LiveDispatch<'a> {
     workers: &'a [Sender<Part>],
     spares: &'a Receiver<Part>,
     parts: Vec<Part>,
     tunnel_id_in_key: bool,
-    dropped: &'a std::sync::atomic::AtomicU64,
-    stopping: &'a std::sync::atomic::AtomicBool,
+    waited: &'a std::sync::atomic::AtomicU64,
 }
 
 impl<'a> LiveDispatch<'a> {
@@ -478,16 +477,14 @@ impl<'a> LiveDispatch<'a> {
         workers: &'a [Sender<Part>],
         spares: &'a Receiver<Part>,
         tunnel_id_in_key: bool,
-        dropped: &'a std::sync::atomic::AtomicU64,
-        stopping: &'a std::sync::atomic::AtomicBool,
+        waited: &'a std::sync::atomic::AtomicU64,
     ) -> Self {
         LiveDispatch {
             workers,
             spares,
             parts: workers.iter().map(|_| Part::default()).collect(),
             tunnel_id_in_key,
-            dropped,
-            stopping,
+            waited,
         }
     }
 
@@ -500,13 +497,11 @@ impl<'a> LiveDispatch<'a> {
             return;
         }
         let part = std::mem::replace(part, self.spares.try_recv().unwrap_or_default());
-        if self.stopping.load(Ordering::Relaxed) {
-            let _ = w.send(part);
-            return;
-        }
         if let Err(crossbeam_channel::TrySendError::Full(part)) = w.try_send(part) {
-            self.dropped
-                .fetch_add(part.items.len() as u64, Ordering::Relaxed);
+            // Wait for the worker: the kernel's ring (or libpcap's buffer), far larger
+            // than this queue, absorbs the burst meanwhile and counts what it cannot.
+            self.waited.fetch_add(1, Ordering::Relaxed);
+            let _ = w.send(part);
         }
     }
 

@@ -39,7 +39,7 @@ pub const READ_BUFFER_LEN: usize = 1 << 20;
 /// Read windows kept for reuse while sharded flow workers still hold older ones (the
 /// workers' queues hold a few windows' worth of packets; beyond this many, windows are
 /// freed and allocated anew).
-pub const SPARE_WINDOWS: usize = 16;
+pub const SPARE_WINDOWS: usize = 8;
 
 /// Most interfaces kept per pcapng section; packets of further interfaces are skipped
 /// and counted (`source.pcapng_interface_limit`).
