@@ -541,7 +541,15 @@ impl ParquetTable {
         }
         let mut offset = 0;
         while offset < batch.num_rows() {
-            let room = self.limits.row_group_rows.saturating_sub(self.group_rows);
+            // Cut at fixed row counts (row groups, and encoding steps within them), so
+            // the file does not depend on how the rows arrived in batches (that
+            // differs with the thread count; the bytes must not).
+            let room = self
+                .limits
+                .row_group_rows
+                .saturating_sub(self.group_rows)
+                .min(self.limits.encode_rows.saturating_sub(self.pending_rows))
+                .max(1);
             let take = (batch.num_rows() - offset).min(room);
             self.pending.push(batch.slice(offset, take));
             offset += take;
@@ -563,7 +571,12 @@ impl ParquetTable {
             Some(g) => g,
             None => self.new_group()?,
         };
-        let batches = std::mem::take(&mut self.pending);
+        // One batch per encoding step: page boundaries then depend only on the rows.
+        let pending = std::mem::take(&mut self.pending);
+        let batches = match pending.as_slice() {
+            [] | [_] => pending,
+            [first, ..] => vec![arrow::compute::concat_batches(&first.schema(), &pending)?],
+        };
         self.pending_rows = 0;
         let parallel = self.group_rows >= self.limits.parallel_min_rows;
         let columns: Vec<_> = group
@@ -655,7 +668,15 @@ fn map_columns<T: Send, R: Send>(
     f: impl Fn(T) -> R + Sync + Send,
 ) -> Vec<R> {
     if parallel && columns.len() > 1 {
-        columns.into_par_iter().map(f).collect()
+        let min_len: usize = std::env::var("XX_MIN_LEN")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        columns
+            .into_par_iter()
+            .with_min_len(min_len)
+            .map(f)
+            .collect()
     } else {
         columns.into_iter().map(f).collect()
     }
@@ -787,6 +808,33 @@ mod tests {
     /// `ArrowWriter` writes with the same properties, across row groups cut inside a
     /// batch and encoding steps that span batches; readers get back the schema (with
     /// its schema-version metadata) and the rows that went in.
+    /// The same rows arriving in different batch sizes (as they do with different
+    /// thread counts) give the same file, byte for byte: row groups and encoding steps
+    /// are cut at fixed row counts and each step is encoded as one batch.
+    #[test]
+    fn file_bytes_do_not_depend_on_batch_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = ParquetLimits {
+            row_group_rows: 4000,
+            encode_rows: 1500,
+            parallel_min_rows: 1,
+        };
+        let mut files = Vec::new();
+        for batch_rows in [9000, 1024, 97, 13] {
+            let (schema, batches) = real_tables(9000, batch_rows).swap_remove(0);
+            let path = dir.path().join(format!("{batch_rows}.parquet"));
+            let mut w = ParquetTable::create(File::create(&path).unwrap(), schema, limits).unwrap();
+            for b in &batches {
+                w.write(b).unwrap();
+            }
+            w.close().unwrap();
+            files.push((batch_rows, std::fs::read(&path).unwrap()));
+        }
+        for (n, f) in &files[1..] {
+            assert!(*f == files[0].1, "batches of {n} rows give another file");
+        }
+    }
+
     #[test]
     fn column_encoding_matches_arrow_writer_byte_for_byte() {
         let dir = tempfile::tempdir().unwrap();
@@ -862,5 +910,96 @@ mod tests {
         let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
         assert_eq!(reader.metadata().num_row_groups(), 0);
         assert_eq!(reader.schema(), &handshakes_schema());
+    }
+
+    #[test]
+    #[ignore]
+    fn zz_bench() {
+        use std::time::Instant;
+        fn ru() -> (f64, i64) {
+            let mut r: libc::rusage = unsafe { std::mem::zeroed() };
+            unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut r) };
+            (
+                (r.ru_utime.tv_sec + r.ru_stime.tv_sec) as f64
+                    + (r.ru_utime.tv_usec + r.ru_stime.tv_usec) as f64 / 1e6,
+                r.ru_nvcsw + r.ru_nivcsw,
+            )
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let run = |batches: &[RecordBatch],
+                   schema: &SchemaRef,
+                   limits: ParquetLimits|
+         -> (f64, f64, i64) {
+            let (t, (c, cs)) = (Instant::now(), ru());
+            let mut w = ParquetTable::create(
+                File::create(dir.path().join("b.parquet")).unwrap(),
+                schema.clone(),
+                limits,
+            )
+            .unwrap();
+            for b in batches {
+                w.write(b).unwrap();
+            }
+            w.close().unwrap();
+            let (c2, cs2) = ru();
+            (t.elapsed().as_secs_f64() * 1e3, (c2 - c) * 1e3, cs2 - cs)
+        };
+        let (schema, batches) = real_tables(200000, 256).into_iter().next().unwrap();
+        let cfgs: Vec<(String, ParquetLimits, &str)> = vec![
+            (
+                "seq e1024".into(),
+                ParquetLimits {
+                    parallel_min_rows: usize::MAX,
+                    ..ParquetLimits::DEFAULT
+                },
+                "1",
+            ),
+            ("par e1024 min1".into(), ParquetLimits::DEFAULT, "1"),
+            ("par e1024 min8".into(), ParquetLimits::DEFAULT, "8"),
+            ("par e1024 min32".into(), ParquetLimits::DEFAULT, "32"),
+            (
+                "par e4096 min1".into(),
+                ParquetLimits {
+                    encode_rows: 4096,
+                    ..ParquetLimits::DEFAULT
+                },
+                "1",
+            ),
+            (
+                "par e4096 min8".into(),
+                ParquetLimits {
+                    encode_rows: 4096,
+                    ..ParquetLimits::DEFAULT
+                },
+                "8",
+            ),
+            (
+                "par e256 min1".into(),
+                ParquetLimits {
+                    encode_rows: 256,
+                    ..ParquetLimits::DEFAULT
+                },
+                "1",
+            ),
+        ];
+        let mut res: Vec<Vec<(f64, f64, i64)>> = vec![Vec::new(); cfgs.len()];
+        for _ in 0..7 {
+            for (i, (_, l, m)) in cfgs.iter().enumerate() {
+                std::env::set_var("XX_MIN_LEN", m);
+                res[i].push(run(&batches, &schema, *l));
+            }
+        }
+        for (i, (name, _, _)) in cfgs.iter().enumerate() {
+            let mut w: Vec<f64> = res[i].iter().map(|r| r.0).collect();
+            w.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let mut c: Vec<f64> = res[i].iter().map(|r| r.1).collect();
+            c.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let mut s: Vec<i64> = res[i].iter().map(|r| r.2).collect();
+            s.sort();
+            eprintln!(
+                "{name:18} wall med {:.0}ms cpu med {:.0}ms min {:.0}ms ctxsw med {}",
+                w[3], c[3], c[0], s[3]
+            );
+        }
     }
 }
