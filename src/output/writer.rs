@@ -12,12 +12,16 @@
 //! Parquet encoding (levels, dictionaries, ZSTD) is most of a writer's work, and each
 //! column is encoded on its own, so a Parquet table encodes its top-level columns in
 //! parallel on rayon's current pool (the global pool unless the caller runs inside
-//! another one) instead of on the thread that calls [`TableWriter::write`]. The file
-//! is byte-for-byte what `parquet::arrow::ArrowWriter` writes with the same
-//! properties: every column writer is handed the same batch slices in the same order,
-//! and the finished column chunks are appended in schema order. Batches wait, unencoded
-//! (they are reference-counted: nothing is copied), until [`ENCODE_ROWS`] of them are
-//! pending, so the pool is woken once per step rather than per batch; a row group of
+//! another one) instead of on the thread that calls [`TableWriter::write`]. Rows are
+//! encoded in steps of [`ENCODE_ROWS`] within row groups of [`ROW_GROUP_ROWS`], both
+//! counted from the start of the file, and each step reaches every column writer as
+//! one array, so the bytes depend on the rows alone and not on how they were cut into
+//! batches (which differs with the thread count). The file is byte-for-byte what
+//! `parquet::arrow::ArrowWriter` writes with the same properties when handed the rows
+//! in those steps: the column chunks are appended in schema order, and the schema
+//! (`ARROW:schema`, with the schema version) is embedded by the crate's own code.
+//! Batches wait unencoded until a step is full (only their slices are kept, nothing is
+//! copied), so the pool is woken once per step rather than per batch; a row group of
 //! fewer than [`PARALLEL_MIN_ROWS`] rows is encoded on the calling thread.
 
 use std::fs::File;
@@ -25,6 +29,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+use arrow::array::{Array, ArrayRef};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_writer::{
@@ -534,7 +539,7 @@ impl ParquetTable {
         })
     }
 
-    /// Take `batch`, cutting it where a row group fills (as `ArrowWriter` does).
+    /// Take `batch`, cutting it where a row group or an encoding step fills.
     fn write(&mut self, batch: &RecordBatch) -> Result<(), ParquetError> {
         if batch.num_columns() != self.schema.fields().len() {
             return Err(general("record batch does not have the table's columns"));
@@ -571,12 +576,7 @@ impl ParquetTable {
             Some(g) => g,
             None => self.new_group()?,
         };
-        // One batch per encoding step: page boundaries then depend only on the rows.
-        let pending = std::mem::take(&mut self.pending);
-        let batches = match pending.as_slice() {
-            [] | [_] => pending,
-            [first, ..] => vec![arrow::compute::concat_batches(&first.schema(), &pending)?],
-        };
+        let batches = std::mem::take(&mut self.pending);
         self.pending_rows = 0;
         let parallel = self.group_rows >= self.limits.parallel_min_rows;
         let columns: Vec<_> = group
@@ -637,25 +637,39 @@ impl ParquetTable {
     }
 }
 
-/// Write column `col` of every batch to that column's `writers`.
+/// Write column `col` of `batches` to that column's `writers`, as one array.
+///
+/// A column writer ends a page only between two of its input arrays' mini-batches
+/// (1024 values), so handing it the pending slices one by one would put page breaks
+/// where the batches happened to be cut: a run with another thread count would write
+/// other bytes. Concatenated, each encoding step is one array of a fixed number of
+/// rows, and the pages depend on the rows alone. The copy is made here, in the column's
+/// task, rather than for the whole batch on the calling thread.
 fn encode_column(
     field: &Field,
     col: usize,
     batches: &[RecordBatch],
     writers: &mut [ArrowColumnWriter],
 ) -> Result<(), ParquetError> {
-    for batch in batches {
-        let array = batch
-            .columns()
-            .get(col)
-            .ok_or_else(|| general("record batch does not have the table's columns"))?;
-        let leaves = compute_leaves(field, array)?;
-        if leaves.len() != writers.len() {
-            return Err(general("column does not match the schema"));
+    let parts = batches
+        .iter()
+        .map(|b| b.columns().get(col))
+        .collect::<Option<Vec<&ArrayRef>>>()
+        .ok_or_else(|| general("record batch does not have the table's columns"))?;
+    let array = match parts.as_slice() {
+        [] => return Ok(()),
+        [one] => ArrayRef::clone(one),
+        _ => {
+            let parts: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+            arrow::compute::concat(&parts)?
         }
-        for (w, leaf) in writers.iter_mut().zip(&leaves) {
-            w.write(leaf)?;
-        }
+    };
+    let leaves = compute_leaves(field, &array)?;
+    if leaves.len() != writers.len() {
+        return Err(general("column does not match the schema"));
+    }
+    for (w, leaf) in writers.iter_mut().zip(&leaves) {
+        w.write(leaf)?;
     }
     Ok(())
 }
@@ -668,15 +682,7 @@ fn map_columns<T: Send, R: Send>(
     f: impl Fn(T) -> R + Sync + Send,
 ) -> Vec<R> {
     if parallel && columns.len() > 1 {
-        let min_len: usize = std::env::var("XX_MIN_LEN")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
-        columns
-            .into_par_iter()
-            .with_min_len(min_len)
-            .map(f)
-            .collect()
+        columns.into_par_iter().map(f).collect()
     } else {
         columns.into_iter().map(f).collect()
     }
@@ -804,50 +810,38 @@ mod tests {
         ]
     }
 
-    /// Parallel (and small, sequential) column encoding writes the very bytes
-    /// `ArrowWriter` writes with the same properties, across row groups cut inside a
-    /// batch and encoding steps that span batches; readers get back the schema (with
-    /// its schema-version metadata) and the rows that went in.
-    /// The same rows arriving in different batch sizes (as they do with different
-    /// thread counts) give the same file, byte for byte: row groups and encoding steps
-    /// are cut at fixed row counts and each step is encoded as one batch.
-    #[test]
-    fn file_bytes_do_not_depend_on_batch_boundaries() {
-        let dir = tempfile::tempdir().unwrap();
-        let limits = ParquetLimits {
-            row_group_rows: 4000,
-            encode_rows: 1500,
-            parallel_min_rows: 1,
-        };
-        let mut files = Vec::new();
-        for batch_rows in [9000, 1024, 97, 13] {
-            let (schema, batches) = real_tables(9000, batch_rows).swap_remove(0);
-            let path = dir.path().join(format!("{batch_rows}.parquet"));
-            let mut w = ParquetTable::create(File::create(&path).unwrap(), schema, limits).unwrap();
-            for b in &batches {
-                w.write(b).unwrap();
+    /// The rows of `batches` cut as a [`ParquetTable`] encodes them: steps of
+    /// `encode_rows` within row groups of `row_group_rows`, each one batch.
+    fn encoding_steps(batches: &[RecordBatch], limits: ParquetLimits) -> Vec<RecordBatch> {
+        let all = arrow::compute::concat_batches(&batches[0].schema(), batches).unwrap();
+        let mut steps = Vec::new();
+        for group in (0..all.num_rows()).step_by(limits.row_group_rows) {
+            let end = (group + limits.row_group_rows).min(all.num_rows());
+            for step in (group..end).step_by(limits.encode_rows) {
+                steps.push(all.slice(step, limits.encode_rows.min(end - step)));
             }
-            w.close().unwrap();
-            files.push((batch_rows, std::fs::read(&path).unwrap()));
         }
-        for (n, f) in &files[1..] {
-            assert!(*f == files[0].1, "batches of {n} rows give another file");
-        }
+        steps
     }
 
+    /// Parallel (and small, sequential) column encoding writes the very bytes
+    /// `ArrowWriter` writes with the same properties when handed the rows in the same
+    /// encoding steps, across row groups cut inside a batch, steps that span batches and
+    /// columns that fill several pages; readers get back the schema (with its
+    /// schema-version metadata) and the rows that went in.
     #[test]
     fn column_encoding_matches_arrow_writer_byte_for_byte() {
         let dir = tempfile::tempdir().unwrap();
         let parallel = ParquetLimits {
-            row_group_rows: 1000,
-            encode_rows: 300,
+            row_group_rows: 3000,
+            encode_rows: 700,
             parallel_min_rows: 1,
         };
         let sequential = ParquetLimits {
             parallel_min_rows: usize::MAX,
             ..parallel
         };
-        for (t, (schema, batches)) in real_tables(2500, 256).into_iter().enumerate() {
+        for (t, (schema, batches)) in real_tables(7000, 256).into_iter().enumerate() {
             let reference = dir.path().join(format!("{t}-reference.parquet"));
             let props = parquet_props(&schema, parallel.row_group_rows);
             let mut w = ArrowWriter::try_new(
@@ -856,8 +850,8 @@ mod tests {
                 Some(props),
             )
             .unwrap();
-            for b in &batches {
-                w.write(b).unwrap();
+            for b in encoding_steps(&batches, parallel) {
+                w.write(&b).unwrap();
             }
             w.close().unwrap();
             let reference = std::fs::read(reference).unwrap();
@@ -884,7 +878,7 @@ mod tests {
                     .iter()
                     .map(|g| g.num_rows())
                     .collect();
-                assert_eq!(groups, [1000, 1000, 500]);
+                assert_eq!(groups, [3000, 3000, 1000]);
                 assert_eq!(reader.schema(), &schema);
                 let read: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
                 assert_eq!(
@@ -893,6 +887,15 @@ mod tests {
                 );
             }
         }
+        // The comparison covers page breaks: some handshakes column fills several pages.
+        let file =
+            SerializedFileReader::new(File::open(dir.path().join("0-parallel.parquet")).unwrap())
+                .unwrap();
+        let rg = file.get_row_group(0).unwrap();
+        let most_pages = (0..rg.num_columns())
+            .map(|c| rg.get_column_page_reader(c).unwrap().count())
+            .max();
+        assert!(most_pages > Some(1), "no column has a second page");
     }
 
     /// An empty table is a valid file with the schema and no row group, as before.
@@ -912,94 +915,30 @@ mod tests {
         assert_eq!(reader.schema(), &handshakes_schema());
     }
 
+    /// The same rows arriving in different batch sizes (as they do with different
+    /// thread counts) give the same file, byte for byte: row groups and encoding steps
+    /// are cut at fixed row counts and each step is encoded as one batch.
     #[test]
-    #[ignore]
-    fn zz_bench() {
-        use std::time::Instant;
-        fn ru() -> (f64, i64) {
-            let mut r: libc::rusage = unsafe { std::mem::zeroed() };
-            unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut r) };
-            (
-                (r.ru_utime.tv_sec + r.ru_stime.tv_sec) as f64
-                    + (r.ru_utime.tv_usec + r.ru_stime.tv_usec) as f64 / 1e6,
-                r.ru_nvcsw + r.ru_nivcsw,
-            )
-        }
+    fn file_bytes_do_not_depend_on_batch_boundaries() {
         let dir = tempfile::tempdir().unwrap();
-        let run = |batches: &[RecordBatch],
-                   schema: &SchemaRef,
-                   limits: ParquetLimits|
-         -> (f64, f64, i64) {
-            let (t, (c, cs)) = (Instant::now(), ru());
-            let mut w = ParquetTable::create(
-                File::create(dir.path().join("b.parquet")).unwrap(),
-                schema.clone(),
-                limits,
-            )
-            .unwrap();
-            for b in batches {
+        let limits = ParquetLimits {
+            row_group_rows: 4000,
+            encode_rows: 1500,
+            parallel_min_rows: 1,
+        };
+        let mut files = Vec::new();
+        for batch_rows in [9000, 1024, 97, 13] {
+            let (schema, batches) = real_tables(9000, batch_rows).swap_remove(0);
+            let path = dir.path().join(format!("{batch_rows}.parquet"));
+            let mut w = ParquetTable::create(File::create(&path).unwrap(), schema, limits).unwrap();
+            for b in &batches {
                 w.write(b).unwrap();
             }
             w.close().unwrap();
-            let (c2, cs2) = ru();
-            (t.elapsed().as_secs_f64() * 1e3, (c2 - c) * 1e3, cs2 - cs)
-        };
-        let (schema, batches) = real_tables(200000, 256).into_iter().next().unwrap();
-        let cfgs: Vec<(String, ParquetLimits, &str)> = vec![
-            (
-                "seq e1024".into(),
-                ParquetLimits {
-                    parallel_min_rows: usize::MAX,
-                    ..ParquetLimits::DEFAULT
-                },
-                "1",
-            ),
-            ("par e1024 min1".into(), ParquetLimits::DEFAULT, "1"),
-            ("par e1024 min8".into(), ParquetLimits::DEFAULT, "8"),
-            ("par e1024 min32".into(), ParquetLimits::DEFAULT, "32"),
-            (
-                "par e4096 min1".into(),
-                ParquetLimits {
-                    encode_rows: 4096,
-                    ..ParquetLimits::DEFAULT
-                },
-                "1",
-            ),
-            (
-                "par e4096 min8".into(),
-                ParquetLimits {
-                    encode_rows: 4096,
-                    ..ParquetLimits::DEFAULT
-                },
-                "8",
-            ),
-            (
-                "par e256 min1".into(),
-                ParquetLimits {
-                    encode_rows: 256,
-                    ..ParquetLimits::DEFAULT
-                },
-                "1",
-            ),
-        ];
-        let mut res: Vec<Vec<(f64, f64, i64)>> = vec![Vec::new(); cfgs.len()];
-        for _ in 0..7 {
-            for (i, (_, l, m)) in cfgs.iter().enumerate() {
-                std::env::set_var("XX_MIN_LEN", m);
-                res[i].push(run(&batches, &schema, *l));
-            }
+            files.push((batch_rows, std::fs::read(&path).unwrap()));
         }
-        for (i, (name, _, _)) in cfgs.iter().enumerate() {
-            let mut w: Vec<f64> = res[i].iter().map(|r| r.0).collect();
-            w.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            let mut c: Vec<f64> = res[i].iter().map(|r| r.1).collect();
-            c.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            let mut s: Vec<i64> = res[i].iter().map(|r| r.2).collect();
-            s.sort();
-            eprintln!(
-                "{name:18} wall med {:.0}ms cpu med {:.0}ms min {:.0}ms ctxsw med {}",
-                w[3], c[3], c[0], s[3]
-            );
+        for (n, f) in &files[1..] {
+            assert!(*f == files[0].1, "batches of {n} rows give another file");
         }
     }
 }

@@ -131,6 +131,27 @@ impl Part {
     }
 }
 
+/// Put packet `number` into the part of the worker that owns its flow (one part per
+/// worker); that worker's index.
+fn place(
+    parts: &mut [Part],
+    p: &Packet<'_>,
+    ts_ns: i64,
+    number: u64,
+    window: Option<&Arc<Vec<u8>>>,
+    tunnel_id_in_key: bool,
+) -> Option<usize> {
+    let shard = shard_of(p, tunnel_id_in_key, parts.len());
+    let part = parts.get_mut(shard)?;
+    let loc = part.locate(p.payload(), window);
+    part.items.push(Item {
+        number,
+        ts_ns,
+        packet: Some((p.with_payload(&[]), loc)),
+    });
+    Some(shard)
+}
+
 /// Parts returned by the workers for the reader to fill again (at most
 /// [`SPARE_PARTS`] wait; more are freed).
 pub(super) type Spares = (Sender<Part>, Receiver<Part>);
@@ -250,19 +271,24 @@ impl FlowSink for Dispatch<'_> {
         window: Option<&Arc<Vec<u8>>>,
         _out: &mut Vec<FlowRecord>,
     ) {
-        let shard = shard_of(p, self.tunnel_id_in_key, self.workers.len());
-        let Some(part) = self.parts.get_mut(shard) else {
+        let Some(shard) = place(
+            &mut self.parts,
+            p,
+            ts_ns,
+            number,
+            window,
+            self.tunnel_id_in_key,
+        ) else {
             return;
         };
-        let loc = part.locate(p.payload(), window);
-        part.items.push(Item {
-            number,
-            ts_ns,
-            packet: Some((p.with_payload(&[]), loc)),
-        });
         self.last_number = number;
         self.packets += 1;
-        if self.packets >= WINDOW_PACKETS || part.data.len() >= WINDOW_BYTES {
+        if self.packets >= WINDOW_PACKETS
+            || self
+                .parts
+                .get(shard)
+                .is_some_and(|part| part.data.len() >= WINDOW_BYTES)
+        {
             self.send_window();
         }
     }
@@ -528,17 +554,21 @@ impl FlowSink for LiveDispatch<'_> {
         window: Option<&Arc<Vec<u8>>>,
         _out: &mut Vec<FlowRecord>,
     ) {
-        let shard = shard_of(p, self.tunnel_id_in_key, self.workers.len());
-        let Some(part) = self.parts.get_mut(shard) else {
+        let Some(shard) = place(
+            &mut self.parts,
+            p,
+            ts_ns,
+            number,
+            window,
+            self.tunnel_id_in_key,
+        ) else {
             return;
         };
-        let loc = part.locate(p.payload(), window);
-        part.items.push(Item {
-            number,
-            ts_ns,
-            packet: Some((p.with_payload(&[]), loc)),
-        });
-        if part.items.len() >= LIVE_PART_PACKETS {
+        if self
+            .parts
+            .get(shard)
+            .is_some_and(|part| part.items.len() >= LIVE_PART_PACKETS)
+        {
             self.send(shard);
         }
     }
