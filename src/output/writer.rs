@@ -55,19 +55,21 @@ pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// 9 % larger handshakes file; 64 KiB compressed clearly worse.
 pub const DATA_PAGE_BYTES: usize = 256 << 10;
 
-/// Rows a Parquet table holds as Arrow batches before encoding them, all columns at
-/// once: the pool is woken once per step rather than once per batch. Held batches are
-/// memory not yet handed back (a dense-corpus `handshakes` row is about 1.6 KiB in Arrow
-/// form, so some 1.6 MiB here). On the dense bench corpus, 1024 rows took 4 % more page
-/// faults than encoding each batch as it came (what `ArrowWriter` did), 4096 rows 20 %
-/// more for no less CPU, and 256 rows woke the pool four times as often for no fewer
-/// faults.
+/// Rows per encoding step: a Parquet table holds this many rows as Arrow batch slices,
+/// then encodes them, all columns at once, each column as one array (a copy, made in
+/// the column's task). The pool is woken once per step rather than once per batch; the
+/// rows held and their copies are memory (a dense-corpus `handshakes` row is about
+/// 1.6 KiB in Arrow form). On the dense bench corpus, 4096 rows used no less CPU than
+/// 1024 and about 10 MiB more peak memory; 256 rows woke the pool four times as often
+/// and took about a sixth more CPU to encode. Page breaks fall at step ends, so
+/// changing this changes a file's bytes (not its rows).
 pub const ENCODE_ROWS: usize = 1024;
 
 /// Rows a row group needs before its columns are spread over the pool; a smaller one
 /// (a short certificates table, a quiet live window) is encoded on the calling thread.
-/// Below a few thousand rows the encoding is dominated by fixed costs (a writer and a
-/// ZSTD context per column), which parallel encoding does not reduce.
+/// Its fixed costs (a writer and a ZSTD context per column, some 4 ms for `handshakes`)
+/// outweigh the per-row work below about a thousand rows, and parallel encoding does not
+/// reduce them.
 pub const PARALLEL_MIN_ROWS: usize = 1024;
 
 /// Output file format.
@@ -463,7 +465,7 @@ struct ParquetLimits {
     /// complete: this bounds them (the crate's default, 1 M rows, held hundreds of MB
     /// on a flood of connections).
     row_group_rows: usize,
-    /// Rows held unencoded before an encoding step.
+    /// Rows per encoding step.
     encode_rows: usize,
     /// Smallest row group encoded in parallel.
     parallel_min_rows: usize,
@@ -639,10 +641,10 @@ impl ParquetTable {
 
 /// Write column `col` of `batches` to that column's `writers`, as one array.
 ///
-/// A column writer ends a page only between two of its input arrays' mini-batches
-/// (1024 values), so handing it the pending slices one by one would put page breaks
-/// where the batches happened to be cut: a run with another thread count would write
-/// other bytes. Concatenated, each encoding step is one array of a fixed number of
+/// A column writer checks for a full page only after each mini-batch of an input
+/// (1024 values, counted from the input's start), so handing it the pending slices one
+/// by one would put page breaks where the batches happened to be cut: a run with
+/// another thread count would write other bytes. Concatenated, each encoding step is one array of a fixed number of
 /// rows, and the pages depend on the rows alone. The copy is made here, in the column's
 /// task, rather than for the whole batch on the calling thread.
 fn encode_column(

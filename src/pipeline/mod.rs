@@ -1,11 +1,13 @@
-//! The only module that knows about threads: capture → parse pool → writer.
-//! Batch runs over files are here; live capture is in [`live`] and shares
-//! [`capture_loop`] and everything after it.
+//! The only module that knows about threads: reader → flow workers → merger → parse
+//! pool → writer. Batch runs over files are here; live capture is in [`live`] and
+//! shares [`capture_loop`] and everything after it.
 //!
 //! ```text
-//!  capture thread(s)            parser pool (rayon)            writer (caller's thread)
-//!  read + decode + reassemble → analyze_flow (TLS, JA3/JA4,  → reorder by (file, batch),
-//!  one file per thread          certificates), rows → Arrow    certificates, Parquet/JSONL
+//!  reader (one)          flow workers (N, `shard`)   parser pool (rayon)        writer
+//!  read + decode,     →  reassembly, one table    →  analyze_flow (TLS,      →  reorder by
+//!  number + hash         each; merged by packet      JA3/JA4, certificates),    (file, batch);
+//!  (`--threads 1`:       number                      rows → Arrow               Parquet columns
+//!  its own table)                                                               encoded on rayon
 //! ```
 //! Stages are joined by bounded channels carrying batches of owned records
 //! ([`CHANNEL_BATCHES`] batches of up to [`RECORDS_PER_BATCH`]); for files the policy
