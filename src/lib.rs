@@ -36,5 +36,6 @@ pub mod report;
 pub mod row;
 pub mod source;
 pub mod stats;
+pub mod store;
 pub mod threadcpu;
 pub mod tls;

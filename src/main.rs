@@ -29,16 +29,18 @@ use tlstap::flow::reassembly::ReasmLimits;
 use tlstap::flow::table::FlowLimits;
 use tlstap::flow::udp::UdpLimits;
 use tlstap::output::{
-    abandon_temp_files, check_output_dir, Format, OutputConfig, OutputError, RotateConfig,
+    abandon_temp_files, check_output_dir, check_sensor_name, default_sensor_name, new_run_id,
+    Format, HiveNaming, Layout, OutputConfig, OutputError, RotateConfig,
 };
 use tlstap::pipeline::{
-    expand_inputs, run_batch, run_live, CaptureEngine, LiveRunConfig, LiveRunError, Progress,
-    RunConfig, RunError, RunReport,
+    expand_inputs, expand_remote, run_batch, run_live, CaptureEngine, LiveRunConfig, LiveRunError,
+    LiveUpload, Progress, RunConfig, RunError, RunReport, Shard,
 };
 use tlstap::report::{self, Summary};
 use tlstap::source::live::list_interfaces;
 use tlstap::source::BpfFilter;
 use tlstap::source::{ListenSpec, LiveConfig};
+use tlstap::store::{is_url, Store, StoreOptions};
 
 /// mimalloc: rows are built on parser threads and freed on the writer's, a pattern
 /// glibc's per-arena malloc handles poorly (it was ~15 % of a run's CPU time).
@@ -124,12 +126,15 @@ enum FormatArg {
 
 #[derive(Args, Debug)]
 struct ReadArgs {
-    /// Capture files or folders (walked recursively), or - for a capture on stdin.
-    /// Format is detected from content. A file named twice is read once.
-    #[arg(required = true, value_name = "CAPTURE|DIR|-")]
+    /// Capture files or folders (walked recursively), objects or prefixes in storage
+    /// (s3://bucket/pcaps/…, gs://…, az://…; streamed, no local copy), or - for a
+    /// capture on stdin. Format is detected from content. A file named twice is read
+    /// once.
+    #[arg(required = true, value_name = "CAPTURE|DIR|URL|-")]
     inputs: Vec<PathBuf>,
-    /// Output folder, or - for JSON lines on stdout.
-    #[arg(short, long, value_name = "DIR")]
+    /// Output folder, object storage (s3://bucket/prefix, gs://…, az://…,
+    /// file:///…: staged locally, then uploaded), or - for JSON lines on stdout.
+    #[arg(short, long, value_name = "DIR|URL|-")]
     out: String,
     /// Output format [default: parquet; jsonl with --out -]
     #[arg(long, value_enum)]
@@ -152,8 +157,83 @@ struct ReadArgs {
     /// Mozilla root set for `validation_status`. Repeatable.
     #[arg(long, value_name = "PEM")]
     ca_file: Vec<PathBuf>,
+    /// Output layout: `flat` writes DIR/handshakes.parquet, DIR/certificates.parquet and
+    /// DIR/_SUCCESS (one run per folder); `hive` writes
+    /// DIR/{handshakes,certificates}/sensor=NAME/date=YYYY-MM-DD/hour=H/<run>.parquet by
+    /// packet time, with names no other writer picks, so many machines and runs can
+    /// write one prefix.
+    #[arg(long, value_enum, default_value_t = LayoutArg::Flat)]
+    layout: LayoutArg,
+    /// Read only shard K of N (1 <= K <= N) of the inputs: the list of all inputs
+    /// (files, and objects below storage URLs) sorted by name, every N-th from the
+    /// K-th. N machines given 1/N .. N/N cover an archive once, with no overlap and no
+    /// gap (a Kubernetes indexed Job: --shard $((JOB_COMPLETION_INDEX+1))/N).
+    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
+    shard: Option<Shard>,
+    #[command(flatten)]
+    store: StoreArgs,
     #[command(flatten)]
     limits: LimitArgs,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum LayoutArg {
+    Flat,
+    Hive,
+}
+
+/// Object storage and the fleet: where files go and under which name.
+#[derive(Args, Debug, Clone)]
+struct StoreArgs {
+    /// Sensor or job name, the `sensor=` partition of the hive layout (live, and read
+    /// --layout hive) [default: the host name].
+    #[arg(long, value_name = "NAME", value_parser = sensor_name)]
+    sensor: Option<String>,
+    /// Endpoint of an S3-compatible store (MinIO, Ceph, R2, …) for s3:// URLs, e.g.
+    /// http://minio:9000 [default: AWS_ENDPOINT_URL]. Credentials and region come from
+    /// the usual AWS environment and credential chains.
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
+    /// Local folder for output bound for object storage: read stages its files here
+    /// until uploaded; live writes each window here first and uploads it from here,
+    /// keeping it while the store is unreachable [default: $TMPDIR/tlstap-spool].
+    #[arg(long, value_name = "DIR")]
+    spool_dir: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    fn options(&self) -> StoreOptions {
+        StoreOptions {
+            s3_endpoint: self.s3_endpoint.clone(),
+        }
+    }
+
+    fn spool_root(&self) -> PathBuf {
+        self.spool_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("tlstap-spool"))
+    }
+
+    fn sensor(&self) -> String {
+        self.sensor.clone().unwrap_or_else(default_sensor_name)
+    }
+}
+
+fn sensor_name(s: &str) -> Result<String, String> {
+    check_sensor_name(s).map(|()| s.to_owned())
+}
+
+/// A folder name for a storage URL inside the spool (one live per URL).
+fn spool_slug(url: &str) -> String {
+    url.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 #[derive(Args, Debug)]
@@ -179,9 +259,11 @@ struct LiveArgs {
     /// BPF capture filter, tcpdump syntax (e.g. "tcp port 443").
     #[arg(long, value_name = "EXPR")]
     bpf: Option<String>,
-    /// Output folder (hive-partitioned tables below it).
-    #[arg(short, long, value_name = "DIR")]
-    out: PathBuf,
+    /// Output folder (hive-partitioned tables below it), or object storage:
+    /// s3://bucket/prefix, gs://…, az://…, file:///… (windows are spooled locally
+    /// and uploaded; see --spool-dir).
+    #[arg(short, long, value_name = "DIR|URL")]
+    out: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Parquet)]
     format: FormatArg,
@@ -228,6 +310,16 @@ struct LiveArgs {
     /// No start line, stats lines or summary.
     #[arg(short, long)]
     quiet: bool,
+    /// Most MiB of windows kept in the spool while the store is unreachable; beyond
+    /// it the oldest windows are deleted unsent and counted (spool.dropped_files).
+    #[arg(long, default_value_t = 1024, value_name = "MIB", value_parser = at_least_one)]
+    spool_max_mib: usize,
+    /// At stop, how long to keep uploading the spool before exiting (what is left
+    /// is uploaded by the next start with the same --spool-dir and --out).
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_duration)]
+    upload_timeout: Duration,
+    #[command(flatten)]
+    store: StoreArgs,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -342,6 +434,12 @@ impl LimitArgs {
     }
 }
 
+fn unix_micros_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
 /// A run that could not start or finish: exit 2 for a limit the user set too small
 /// (a usage error), 3 for everything else (fatal).
 fn run_failed(e: &RunError) -> ExitCode {
@@ -453,7 +551,23 @@ fn cmd_interfaces() -> ExitCode {
 
 fn cmd_live(args: LiveArgs) -> ExitCode {
     let started = Instant::now();
-    if let Err(e) = check_output_dir(&args.out) {
+    let remote = match is_url(&args.out) {
+        true => match Store::open(&args.out, &args.store.options()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("tlstap: error: --out {e}");
+                return ExitCode::from(2);
+            }
+        },
+        false => None,
+    };
+    // Windows bound for storage are written in the spool (one folder per URL) and
+    // uploaded from there.
+    let out_dir = match &remote {
+        Some(store) => args.store.spool_root().join(spool_slug(store.url())),
+        None => PathBuf::from(&args.out),
+    };
+    if let Err(e) = check_output_dir(&out_dir) {
         eprintln!("tlstap: error: {e}");
         return ExitCode::from(2);
     }
@@ -487,7 +601,9 @@ fn cmd_live(args: LiveArgs) -> ExitCode {
             ..LiveConfig::default()
         },
         rotate: RotateConfig {
-            dir: args.out.clone(),
+            dir: out_dir.clone(),
+            sensor: args.store.sensor(),
+            run_id: new_run_id(),
             format,
             every: args.rotate.max(Duration::from_millis(100)),
             max_rows: args.rotate_rows,
@@ -509,6 +625,11 @@ fn cmd_live(args: LiveArgs) -> ExitCode {
             Err(code) => return code,
         },
         stats_every: (!args.quiet && !args.stats_interval.is_zero()).then_some(args.stats_interval),
+        upload: remote.map(|store| LiveUpload {
+            store,
+            max_bytes: (args.spool_max_mib as u64).saturating_mul(1 << 20),
+            drain: args.upload_timeout,
+        }),
     };
     let quiet = args.quiet;
     let result = run_live(&cfg, shutdown, |src| {
@@ -523,14 +644,14 @@ fn cmd_live(args: LiveArgs) -> ExitCode {
                     src.describe(),
                     args.snaplen,
                     args.bpf.as_deref().unwrap_or(""),
-                    args.out.display(),
+                    args.out,
                     args.rotate
                 );
             } else {
                 eprintln!(
                     "tlstap: listening for {}, writing {} every {:?}",
                     src.describe(),
-                    args.out.display(),
+                    args.out,
                     args.rotate
                 );
             }
@@ -554,6 +675,9 @@ fn cmd_live(args: LiveArgs) -> ExitCode {
     };
     for p in &report.problems {
         eprintln!("tlstap: error: {}: {}", p.path.display(), p.message);
+    }
+    for w in &report.warnings {
+        eprintln!("tlstap: warning: {w}");
     }
     if !quiet {
         print_summary(&report, started.elapsed().as_secs_f64(), false);
@@ -630,8 +754,24 @@ fn cmd_read(args: ReadArgs) -> ExitCode {
         (true, _) | (false, Some(FormatArg::Jsonl)) => Format::Jsonl,
         (false, _) => Format::Parquet,
     };
+    let run_id = new_run_id();
+    let remote = match (to_stdout, is_url(&args.out)) {
+        (false, true) => match Store::open(&args.out, &args.store.options()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("tlstap: error: --out {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
+    // Output bound for storage is staged in a folder of its own under the spool.
+    let out_dir = match &remote {
+        Some(_) => args.store.spool_root().join(format!("stage-{run_id}")),
+        None => PathBuf::from(&args.out),
+    };
     if !to_stdout {
-        if let Err(e) = check_output_dir(Path::new(&args.out)) {
+        if let Err(e) = check_output_dir(&out_dir) {
             eprintln!("tlstap: error: {e}");
             return ExitCode::from(2);
         }
@@ -642,7 +782,27 @@ fn cmd_read(args: ReadArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let expanded = expand_inputs(&args.inputs);
+    let mut expanded = expand_inputs(
+        &args
+            .inputs
+            .iter()
+            .filter(|p| !p.to_str().is_some_and(is_url))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    for url in args
+        .inputs
+        .iter()
+        .filter_map(|p| p.to_str())
+        .filter(|p| is_url(p))
+    {
+        let more = expand_remote(url, &args.store.options());
+        expanded.inputs.extend(more.inputs);
+        expanded.problems.extend(more.problems);
+    }
+    if let Some(shard) = args.shard {
+        expanded.inputs = shard.select(std::mem::take(&mut expanded.inputs));
+    }
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -657,8 +817,18 @@ fn cmd_read(args: ReadArgs) -> ExitCode {
         flow: args.limits.flow_limits(),
         decoder: DecoderLimits::default(),
         output: OutputConfig {
-            dir: (!to_stdout).then(|| PathBuf::from(&args.out)),
+            dir: (!to_stdout).then(|| out_dir.clone()),
             format,
+            layout: match args.layout {
+                LayoutArg::Flat => Layout::Flat,
+                LayoutArg::Hive => Layout::Hive,
+            },
+            naming: HiveNaming {
+                sensor: args.store.sensor(),
+                run_id,
+                started_us: unix_micros_now(),
+            },
+            remote,
             ..OutputConfig::default()
         },
         max_cert_cache: 1_000_000,

@@ -9,12 +9,15 @@ use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tlstap::decode::DecoderLimits;
 use tlstap::flow::table::FlowLimits;
 use tlstap::pipeline::analyze_capture;
 use tlstap::source::{CaptureFile, PacketSource};
+
+mod support;
+use support::mirror::{free_udp_port, geneve, interrupt, tzsp, vxlan, wait_bound, walk};
 
 const TLSTAP: &str = env!("CARGO_BIN_EXE_tlstap");
 
@@ -49,37 +52,6 @@ fn fields(v: &serde_json::Value) -> Fields {
     )
 }
 
-/// A free UDP port on loopback (bound and released).
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn vxlan(vni: u32, frame: &[u8]) -> Vec<u8> {
-    let mut v = vec![0x08, 0, 0, 0];
-    v.extend(&(vni << 8).to_be_bytes());
-    v.extend_from_slice(frame);
-    v
-}
-
-fn geneve(vni: u32, frame: &[u8]) -> Vec<u8> {
-    // Version 0, no options, protocol 0x6558 (Ethernet), VNI, reserved.
-    let mut v = vec![0, 0, 0x65, 0x58];
-    v.extend(&(vni << 8).to_be_bytes());
-    v.extend_from_slice(frame);
-    v
-}
-
-fn tzsp(frame: &[u8]) -> Vec<u8> {
-    // Version 1, type 0 (received), encapsulation 1 (Ethernet), TAG_END.
-    let mut v = vec![1, 0, 0, 1, 1];
-    v.extend_from_slice(frame);
-    v
-}
-
 #[test]
 fn mirrored_vxlan_geneve_and_tzsp_give_the_rows_of_the_original_captures() {
     let tmp = tempfile::tempdir().unwrap();
@@ -103,15 +75,7 @@ fn mirrored_vxlan_geneve_and_tzsp_give_the_rows_of_the_original_captures() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the sockets are bound (a bind on a taken port fails).
-    let t = Instant::now();
-    while UdpSocket::bind(("127.0.0.1", ports[2])).is_ok() {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "listener did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_bound(ports[2]);
 
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut expected: BTreeMap<Fields, usize> = BTreeMap::new();
@@ -146,25 +110,8 @@ fn mirrored_vxlan_geneve_and_tzsp_give_the_rows_of_the_original_captures() {
         }
     }
     std::thread::sleep(Duration::from_millis(500));
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(t.elapsed() < Duration::from_secs(20), "live did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut err = String::new();
-    use std::io::Read as _;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert_eq!(status.code(), Some(0), "{err}");
+    let (code, err) = interrupt(&mut child, Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{err}");
 
     let mut got: BTreeMap<Fields, usize> = BTreeMap::new();
     let mut encaps: BTreeMap<(String, String), usize> = BTreeMap::new();
@@ -188,24 +135,4 @@ fn mirrored_vxlan_geneve_and_tzsp_give_the_rows_of_the_original_captures() {
     .into_iter()
     .collect();
     assert_eq!(encaps, want);
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            let hidden = p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'));
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else if !hidden {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }

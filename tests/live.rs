@@ -561,7 +561,7 @@ fn rotation_writes_several_files_without_repeats() {
     let total = last
         .column_by_name("handshakes_total")
         .unwrap()
-        .as_primitive::<arrow::datatypes::UInt64Type>()
+        .as_primitive::<arrow::datatypes::Int64Type>()
         .value(0);
     assert_eq!(total as usize, rows.len());
 }

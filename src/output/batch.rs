@@ -12,12 +12,12 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, ListBuilder, PrimitiveBuilder, StringArray, StringBuilder,
-    TimestampMicrosecondArray, UInt16Array, UInt32Array, UInt64Array, UInt8Array, UInt8Builder,
+    ArrayRef, BooleanArray, Int64Array, ListBuilder, PrimitiveBuilder, StringArray, StringBuilder,
+    TimestampMicrosecondArray, UInt16Array, UInt32Array, UInt8Array, UInt8Builder,
 };
 use arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Field, Fields, Schema, SchemaRef, UInt16Type, UInt32Type,
-    UInt64Type, UInt8Type,
+    ArrowPrimitiveType, DataType, Field, Fields, Int64Type, Schema, SchemaRef, UInt16Type,
+    UInt32Type, UInt8Type,
 };
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
@@ -27,7 +27,13 @@ use crate::row::HandshakeRow;
 use crate::tls::names::{alert_name, cipher_name, group_name, version_name};
 
 /// Version of the output schema; bumped on any incompatible change.
-pub const SCHEMA_VERSION: &str = "1";
+///
+/// 2: 64-bit counts and ids are signed (`Int64`): Spark has no unsigned types and
+/// reads Parquet's UINT_64 as `decimal(20,0)`, which every sum and join then has to
+/// cast. No value tlstap writes comes near 2^63 (QUIC parameter ids are below 2^62;
+/// an RSA exponent of 2^63 or more is written as null). Narrower unsigned columns
+/// stay: every engine reads them exactly (Spark widens them).
+pub const SCHEMA_VERSION: &str = "2";
 
 /// Columns written with Parquet dictionary encoding: strings drawn from a small fixed
 /// vocabulary (names of versions, ciphers, statuses, key types), where a dictionary
@@ -137,8 +143,23 @@ fn list_u32<'a, T>(rows: &'a [T], f: impl Fn(&'a T) -> &'a [u32]) -> ArrayRef {
     list_of::<T, UInt32Type>(rows, f)
 }
 
-fn list_u64<'a, T>(rows: &'a [T], f: impl Fn(&'a T) -> &'a [u64]) -> ArrayRef {
-    list_of::<T, UInt64Type>(rows, f)
+/// 64-bit values as a list of signed 64-bit integers (see [`SCHEMA_VERSION`]); a
+/// value of 2^63 or more (none tlstap produces) saturates.
+fn list_u64_as_i64<'a, T>(rows: &'a [T], f: impl Fn(&'a T) -> &'a [u64]) -> ArrayRef {
+    let mut b = ListBuilder::with_capacity(PrimitiveBuilder::<Int64Type>::new(), rows.len());
+    for r in rows {
+        for &v in f(r) {
+            b.values()
+                .append_value(i64::try_from(v).unwrap_or(i64::MAX));
+        }
+        b.append(true);
+    }
+    Arc::new(b.finish())
+}
+
+/// A count as signed 64 bits (see [`SCHEMA_VERSION`]), saturating.
+fn count(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 fn list_str<'a, T, S: AsRef<str> + 'a>(rows: &'a [T], f: impl Fn(&'a T) -> &'a [S]) -> ArrayRef {
@@ -270,7 +291,7 @@ pub fn handshakes_batch(rows: &[HandshakeRow]) -> Result<RecordBatch, ArrowError
     c.add(
         "quic_transport_params",
         false,
-        list_u64(rows, |r| {
+        list_u64_as_i64(rows, |r| {
             ch(r).map_or(&EMPTY64[..], |h| &h.quic_transport_params)
         }),
     );
@@ -593,9 +614,9 @@ pub fn certificates_batch(rows: &[CertRow]) -> Result<RecordBatch, ArrowError> {
     c.add(
         "rsa_exponent",
         true,
-        Arc::new(UInt64Array::from_iter(
-            rows.iter().map(|r| r.info.rsa_exponent),
-        )),
+        Arc::new(Int64Array::from_iter(rows.iter().map(|r| {
+            r.info.rsa_exponent.and_then(|e| i64::try_from(e).ok())
+        }))),
     );
     c.add("curve", true, string(rows, |r| r.info.curve.as_deref()));
     c.add(
@@ -647,8 +668,8 @@ pub fn certificates_batch(rows: &[CertRow]) -> Result<RecordBatch, ArrowError> {
     c.add(
         "seen_count",
         false,
-        Arc::new(UInt64Array::from_iter_values(
-            rows.iter().map(|r| r.seen_count),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| count(r.seen_count)),
         )),
     );
     c.finish()
@@ -684,7 +705,9 @@ pub struct StatsRow {
 /// The `stats` table for these rows.
 pub fn stats_batch(rows: &[StatsRow]) -> Result<RecordBatch, ArrowError> {
     let u64s = |f: fn(&StatsRow) -> u64| -> ArrayRef {
-        Arc::new(UInt64Array::from_iter_values(rows.iter().map(f)))
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| count(f(r))),
+        ))
     };
     let mut c = Cols::new();
     c.add("window_start", false, ts(rows, |r| Some(r.window_start_us)));
@@ -709,7 +732,7 @@ pub fn stats_batch(rows: &[StatsRow]) -> Result<RecordBatch, ArrowError> {
     c.add("bytes_processed", false, u64s(|r| r.bytes_processed));
     let fields = Fields::from(vec![
         Field::new("reason", DataType::Utf8, false),
-        Field::new("count", DataType::UInt64, false),
+        Field::new("count", DataType::Int64, false),
     ]);
     let mut b = ListBuilder::with_capacity(
         arrow::array::StructBuilder::from_fields(fields, 0),
@@ -721,9 +744,9 @@ pub fn stats_batch(rows: &[StatsRow]) -> Result<RecordBatch, ArrowError> {
             sb.field_builder::<StringBuilder>(0)
                 .expect("field 0 is utf8")
                 .append_value(reason);
-            sb.field_builder::<arrow::array::UInt64Builder>(1)
-                .expect("field 1 is u64")
-                .append_value(*n);
+            sb.field_builder::<arrow::array::Int64Builder>(1)
+                .expect("field 1 is i64")
+                .append_value(count(*n));
             sb.append(true);
         }
         b.append(true);

@@ -19,6 +19,7 @@
 //! place: its presence means the folder holds one complete run.
 
 pub mod batch;
+pub mod hive;
 pub mod rotate;
 pub mod writer;
 
@@ -37,7 +38,8 @@ pub use batch::{
     certificates_batch, certificates_schema, handshakes_batch, handshakes_schema, stats_batch,
     stats_schema, CertRow, StatsRow,
 };
-pub use rotate::{RotateConfig, Rotator};
+pub use hive::{HiveNaming, PartitionedWriter};
+pub use rotate::{check_sensor_name, default_sensor_name, new_run_id, RotateConfig, Rotator};
 pub use writer::{
     abandon_temp_files, commit_tables, ClosedTable, Format, OutputError, TableWriter,
 };
@@ -66,6 +68,24 @@ pub struct OutputConfig {
     pub batch_rows: usize,
     /// Distinct certificates remembered for the certificates table.
     pub max_certificates: usize,
+    /// One pair of files, or hive partitions ([`hive`]).
+    pub layout: Layout,
+    /// Sensor, run id and start of the hive layout's names.
+    pub naming: HiveNaming,
+    /// Object storage the finished tables are uploaded to; `dir` is then the local
+    /// staging folder, deleted once everything is uploaded.
+    pub remote: Option<crate::store::Store>,
+}
+
+/// How a `read` output folder is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// `handshakes.parquet` + `certificates.parquet` + `_SUCCESS`: one run per folder.
+    #[default]
+    Flat,
+    /// `handshakes/sensor=…/date=…/hour=…/…` as `live` writes: many runs and writers
+    /// per prefix.
+    Hive,
 }
 
 impl Default for OutputConfig {
@@ -75,9 +95,22 @@ impl Default for OutputConfig {
             format: Format::Parquet,
             batch_rows: 8192,
             max_certificates: 1_000_000,
+            layout: Layout::Flat,
+            naming: HiveNaming {
+                sensor: "sensor".into(),
+                run_id: "0".into(),
+                started_us: 0,
+            },
+            remote: None,
         }
     }
 }
+
+/// One upload of a finished file gives up after this long.
+pub const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Attempts per file when `read` uploads its output (with 1 s, 2 s, 4 s … between).
+pub const UPLOAD_ATTEMPTS: u32 = 4;
 
 struct CertEntry {
     info: Option<Box<CertInfo>>,
@@ -220,10 +253,17 @@ impl Chunk {
     }
 }
 
-/// Write `rows` as one complete table file `dir/name` (temporary name, then renamed),
-/// in record batches of `batch_rows`. Returns the rows written and the final path.
+/// Folder, below the root of a partitioned output, where its files are written
+/// before they are renamed into their partitions (hidden: engines skip it).
+pub const TEMP_DIR: &str = ".tmp";
+
+/// Write `rows` as one complete table file `dir/name` (temporary name in `temp_dir`,
+/// then renamed), in record batches of `batch_rows`. Returns the rows written and the
+/// final path.
+#[allow(clippy::too_many_arguments)]
 pub fn write_table<T>(
     dir: &Path,
+    temp_dir: &Path,
     name: &str,
     format: Format,
     schema: SchemaRef,
@@ -231,7 +271,7 @@ pub fn write_table<T>(
     batch_rows: usize,
     build: fn(&[T]) -> Result<RecordBatch, ArrowError>,
 ) -> Result<(u64, Option<PathBuf>), OutputError> {
-    let mut w = TableWriter::create(dir, name, format, schema)?;
+    let mut w = TableWriter::create_via(dir, name, Some(temp_dir), format, schema)?;
     for chunk in rows.chunks(batch_rows.max(1)) {
         w.write(&build(chunk)?)?;
     }
@@ -239,10 +279,17 @@ pub fn write_table<T>(
     Ok((n, w.finish()?))
 }
 
+/// Where handshakes go.
+enum Handshakes {
+    /// One file (or stdout).
+    Single(TableWriter),
+    Hive(Box<PartitionedWriter>),
+}
+
 /// The writer stage of a run.
 pub struct Output {
     cfg: OutputConfig,
-    handshakes: TableWriter,
+    handshakes: Handshakes,
     certs: CertTable,
     counters: Counters,
     summary: OutputSummary,
@@ -253,6 +300,17 @@ impl Output {
     /// here until [`finish`](Self::finish) the folder is not a complete run's.
     pub fn create(cfg: OutputConfig) -> Result<Output, OutputError> {
         let handshakes = match &cfg.dir {
+            Some(dir) if cfg.layout == Layout::Hive => {
+                check_output_dir(dir)?;
+                Handshakes::Hive(Box::new(PartitionedWriter::new(
+                    dir.clone(),
+                    "handshakes",
+                    cfg.format,
+                    handshakes_schema(),
+                    "ts",
+                    cfg.naming.clone(),
+                )?))
+            }
             Some(dir) => {
                 check_output_dir(dir)?;
                 let marker = dir.join(SUCCESS_MARKER);
@@ -265,14 +323,14 @@ impl Output {
                     }
                     _ => {}
                 }
-                TableWriter::create(
+                Handshakes::Single(TableWriter::create(
                     dir,
                     &format!("handshakes.{}", cfg.format.extension()),
                     cfg.format,
                     handshakes_schema(),
-                )?
+                )?)
             }
-            None => TableWriter::stdout(),
+            None => Handshakes::Single(TableWriter::stdout()),
         };
         Ok(Output {
             cfg,
@@ -291,7 +349,10 @@ impl Output {
         }
         self.summary.merge_counts(&chunk.counts);
         self.counters.merge(&chunk.counters);
-        self.handshakes.write(&chunk.handshakes)
+        match &mut self.handshakes {
+            Handshakes::Single(w) => w.write(&chunk.handshakes),
+            Handshakes::Hive(w) => w.write(&chunk.handshakes),
+        }
     }
 
     pub fn counters(&self) -> &Counters {
@@ -304,31 +365,119 @@ impl Output {
     /// folder's previous tables as they were.
     pub fn finish(mut self) -> Result<(OutputSummary, Counters), OutputError> {
         let mut summary = std::mem::take(&mut self.summary);
-        summary.handshakes = self.handshakes.rows();
         let Some(dir) = self.cfg.dir.clone() else {
-            self.handshakes.close()?;
+            if let Handshakes::Single(w) = self.handshakes {
+                summary.handshakes = w.rows();
+                w.close()?;
+            }
             return Ok((summary, self.counters));
         };
+        let rows = std::mem::take(&mut self.certs).into_rows(&mut self.counters);
         let mut tables = Vec::new();
-        tables.extend(self.handshakes.close()?);
-        let rows = self.certs.into_rows(&mut self.counters);
-        let mut certs = TableWriter::create(
-            &dir,
-            &format!("certificates.{}", self.cfg.format.extension()),
-            self.cfg.format,
-            certificates_schema(),
-        )?;
-        for chunk in rows.chunks(self.cfg.batch_rows.max(1)) {
-            certs.write(&certificates_batch(chunk)?)?;
+        match self.handshakes {
+            Handshakes::Single(w) => {
+                summary.handshakes = w.rows();
+                tables.extend(w.close()?);
+                let mut certs = TableWriter::create(
+                    &dir,
+                    &format!("certificates.{}", self.cfg.format.extension()),
+                    self.cfg.format,
+                    certificates_schema(),
+                )?;
+                for chunk in rows.chunks(self.cfg.batch_rows.max(1)) {
+                    certs.write(&certificates_batch(chunk)?)?;
+                }
+                summary.certificates = certs.rows();
+                tables.extend(certs.close()?);
+            }
+            Handshakes::Hive(w) => {
+                summary.handshakes = w.rows();
+                tables.extend(w.close(&mut self.counters)?);
+                let mut certs = PartitionedWriter::new(
+                    dir.clone(),
+                    "certificates",
+                    self.cfg.format,
+                    certificates_schema(),
+                    "first_seen",
+                    self.cfg.naming.clone(),
+                )?;
+                for chunk in rows.chunks(self.cfg.batch_rows.max(1)) {
+                    certs.write(&certificates_batch(chunk)?)?;
+                }
+                summary.certificates = certs.rows();
+                tables.extend(certs.close(&mut self.counters)?);
+            }
         }
-        summary.certificates = certs.rows();
-        tables.extend(certs.close()?);
         summary.files = commit_tables(tables)?;
+        let _ = std::fs::remove_dir(dir.join(TEMP_DIR)); // only when empty
         let marker = dir.join(SUCCESS_MARKER);
-        std::fs::write(&marker, b"").map_err(|source| OutputError::Io {
-            path: marker,
-            source,
-        })?;
+        if self.cfg.layout == Layout::Flat {
+            std::fs::write(&marker, b"").map_err(|source| OutputError::Io {
+                path: marker,
+                source,
+            })?;
+        }
+        if let Some(store) = &self.cfg.remote {
+            summary.files = upload_run(store, &dir, &summary.files, self.cfg.layout)?;
+        }
         Ok((summary, self.counters))
     }
+}
+
+/// Upload a finished run from the staging folder `stage` (certificates before
+/// handshakes, so a handshake's certificates are there when it is; for the flat layout
+/// `_SUCCESS` is deleted first and written last), then delete `stage`. Returns the
+/// URLs written. On failure `stage` is kept and named in the error.
+fn upload_run(
+    store: &crate::store::Store,
+    stage: &Path,
+    files: &[PathBuf],
+    layout: Layout,
+) -> Result<Vec<PathBuf>, OutputError> {
+    let fail = |source| OutputError::Upload {
+        source,
+        kept: stage.to_owned(),
+    };
+    let mut files: Vec<(String, &PathBuf)> = files
+        .iter()
+        .filter_map(|p| {
+            let rel = p.strip_prefix(stage).ok()?;
+            let rel: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            Some((rel.join("/"), p))
+        })
+        .collect();
+    files.sort_by_key(|(rel, _)| (!rel.starts_with("certificates"), rel.clone()));
+    let retry = |what: &dyn Fn() -> Result<(), crate::store::StoreError>| {
+        let mut wait = std::time::Duration::from_secs(1);
+        let mut attempt = 1;
+        loop {
+            match what() {
+                Err(e)
+                    if attempt < UPLOAD_ATTEMPTS
+                        && !matches!(e, crate::store::StoreError::Local { .. }) =>
+                {
+                    std::thread::sleep(wait);
+                    wait *= 2;
+                    attempt += 1;
+                }
+                r => return r,
+            }
+        }
+    };
+    if layout == Layout::Flat {
+        retry(&|| store.delete(SUCCESS_MARKER, UPLOAD_TIMEOUT)).map_err(fail)?;
+    }
+    let mut urls = Vec::new();
+    for (rel, path) in &files {
+        retry(&|| store.upload_file(path, rel, UPLOAD_TIMEOUT).map(|_| ())).map_err(fail)?;
+        urls.push(PathBuf::from(store.url_of(rel)));
+    }
+    if layout == Layout::Flat {
+        retry(&|| store.put(SUCCESS_MARKER, Vec::new(), UPLOAD_TIMEOUT)).map_err(fail)?;
+    }
+    let _ = std::fs::remove_dir_all(stage);
+    Ok(urls)
 }

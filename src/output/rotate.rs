@@ -2,24 +2,27 @@
 //!
 //! Layout (same `<start>-<seq>` for the three tables of one window, so they join):
 //! ```text
-//! DIR/handshakes/date=YYYY-MM-DD/hour=HH/<start>-<seq>.parquet
-//! DIR/certificates/date=YYYY-MM-DD/hour=HH/<start>-<seq>.parquet
-//! DIR/stats/date=YYYY-MM-DD/hour=HH/<start>-<seq>.parquet
+//! DIR/handshakes/sensor=NAME/date=YYYY-MM-DD/hour=H/<start>-<run>-<seq>.parquet
+//! DIR/certificates/sensor=NAME/date=YYYY-MM-DD/hour=H/<start>-<run>-<seq>.parquet
+//! DIR/stats/sensor=NAME/date=YYYY-MM-DD/hour=H/<start>-<run>-<seq>.parquet
 //! ```
-//! `<start>` is the window's wall-clock start (UTC, `20250101T120000Z`), which also
-//! picks the partition; `<seq>` numbers the windows of a run (bumped past any name that
-//! already exists, so a restart never overwrites).
+//! `NAME` is the sensor (`--sensor`, default the host name); `<start>` is the window's
+//! wall-clock start (UTC, `20250101T120000Z`), which also picks the partition; `<run>`
+//! is a random id of the run ([`new_run_id`]), so sensors and restarts writing one
+//! prefix never pick the same name; `<seq>` numbers the windows of a run (bumped past
+//! any name that already exists).
 //!
 //! Invariants:
 //! - A window is closed by wall clock (windows end on multiples of the interval since
 //!   the epoch, so a quiet link still closes its files) or early when it holds
 //!   [`RotateConfig::max_rows`] handshakes. Timestamps *inside* rows stay packet time.
 //! - Rows of a window are held in memory and written when it closes, sorted by their
-//!   flow sequence number. Each file is written under a hidden temporary name
-//!   (`.<name>.tmp`) and renamed when complete: a reader never sees a partial file, and
-//!   a crash loses at most the open window. Stale temporary files of an earlier run
-//!   are deleted by [`Rotator::create`] (they are dot-files, which Hive, Spark, DuckDB
-//!   and Trino skip anyway).
+//!   flow sequence number. Each file is written in `DIR/.tmp/` and renamed into its
+//!   partition when complete: a reader never sees a partial file (nor a temporary
+//!   one in a table's folders, which polars refuses), and a crash loses at most the
+//!   open window. Stale temporary files of an earlier run are deleted by
+//!   [`Rotator::create`] (the folder is hidden: Hive, Spark, DuckDB and Trino skip
+//!   it).
 //! - Certificates are written in the window of their first sighting and never again in
 //!   the same run (`seen_count` counts that window's sightings); certificates are
 //!   written before handshakes, and `stats` last, so a window's `stats` file means the
@@ -57,6 +60,64 @@ pub struct RotateConfig {
     pub batch_rows: usize,
     /// Certificate hashes remembered as already written.
     pub max_certificates: usize,
+    /// The `sensor=` partition ([`check_sensor_name`]).
+    pub sensor: String,
+    /// This run's id in file names ([`new_run_id`]).
+    pub run_id: String,
+}
+
+/// A random id for one run (16 hex digits): in file names, so that writers sharing a
+/// prefix never collide.
+pub fn new_run_id() -> String {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
+        // No system randomness: time and process id still differ between writers.
+        let t = micros(SystemTime::now()) as u64;
+        b = (t ^ (u64::from(std::process::id()) << 40)).to_be_bytes();
+    }
+    hex::encode(b)
+}
+
+/// A sensor (or job) name is one safe path segment and hive value: ASCII letters,
+/// digits, `.`, `_` and `-`, 1 to 64 of them, not starting with `.`.
+pub fn check_sensor_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?}: a sensor name is 1-64 of A-Z a-z 0-9 . _ - (not starting with .)"
+        ))
+    }
+}
+
+/// The host name (the default sensor name), cut to what [`check_sensor_name`] allows.
+pub fn default_sensor_name() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let name: String = raw
+        .trim()
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '_' | '-' => c,
+            _ => '_',
+        })
+        .take(64)
+        .collect();
+    let name = name.trim_start_matches('.').to_owned();
+    if name.is_empty() {
+        "sensor".to_owned()
+    } else {
+        name
+    }
 }
 
 /// The writer side of a live run: the open window and what earlier ones wrote.
@@ -93,17 +154,22 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// `(partition, stamp)` of a wall-clock time: `date=YYYY-MM-DD/hour=HH` and
+/// `(partition, stamp)` of a wall-clock time: `date=YYYY-MM-DD/hour=H` and
 /// `YYYYMMDDTHHMMSSZ` (UTC).
 fn partition_and_stamp(t: SystemTime) -> (String, String) {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    partition_and_stamp_us(micros(t))
+}
+
+/// [`partition_and_stamp`] of microseconds since the epoch (packet time too).
+pub(crate) fn partition_and_stamp_us(us: i64) -> (String, String) {
+    let secs = us.div_euclid(1_000_000);
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
     let (h, mi, s) = (sod / 3600, sod % 3600 / 60, sod % 60);
     (
-        format!("date={y:04}-{mo:02}-{d:02}/hour={h:02}"),
+        // The hour unpadded: DuckDB types `hour=03` as text but `hour=13` as a
+        // number, so a padded hour's type would depend on the hours a query scans.
+        format!("date={y:04}-{mo:02}-{d:02}/hour={h}"),
         format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z"),
     )
 }
@@ -164,7 +230,7 @@ fn remove_stale_temp_files(dir: &Path) -> u64 {
         let name = name.to_string_lossy();
         if p.is_dir() {
             removed += remove_stale_temp_files(&p);
-        } else if name.starts_with('.')
+        } else if (name.starts_with('.') || dir.ends_with(super::TEMP_DIR))
             && name.ends_with(".tmp")
             && std::fs::remove_file(&p).is_ok()
         {
@@ -183,7 +249,9 @@ impl Rotator {
         })?;
         let stale_removed = TABLES
             .iter()
-            .map(|t| remove_stale_temp_files(&cfg.dir.join(t)))
+            .map(|t| cfg.dir.join(t))
+            .chain([cfg.dir.join(super::TEMP_DIR)])
+            .map(|d| remove_stale_temp_files(&d))
             .sum();
         Ok(Rotator {
             deadline: window_end(now, cfg.every),
@@ -235,7 +303,7 @@ impl Rotator {
     fn file_name(&mut self, parts: &str, stamp: &str) -> String {
         let ext = self.cfg.format.extension();
         loop {
-            let name = format!("{stamp}-{:06}.{ext}", self.next_seq);
+            let name = format!("{stamp}-{}-{:06}.{ext}", self.cfg.run_id, self.next_seq);
             self.next_seq += 1;
             let taken = TABLES
                 .iter()
@@ -254,8 +322,10 @@ impl Rotator {
         now: SystemTime,
     ) -> Result<Vec<PathBuf>, OutputError> {
         let (parts, stamp) = partition_and_stamp(self.window_start);
+        let parts = format!("sensor={}/{parts}", self.cfg.sensor);
         let name = self.file_name(&parts, &stamp);
         let dir_of = |table: &str| self.cfg.dir.join(table).join(&parts);
+        let temp_dir = self.cfg.dir.join(super::TEMP_DIR);
         let (format, batch_rows) = (self.cfg.format, self.cfg.batch_rows);
         let mut files = Vec::new();
 
@@ -284,6 +354,7 @@ impl Rotator {
         if !certs.is_empty() {
             let (n, path) = write_table(
                 &dir_of("certificates"),
+                &temp_dir,
                 &name,
                 format,
                 certificates_schema(),
@@ -301,6 +372,7 @@ impl Rotator {
         if !rows.is_empty() {
             let (n, path) = write_table(
                 &dir_of("handshakes"),
+                &temp_dir,
                 &name,
                 format,
                 handshakes_schema(),
@@ -321,6 +393,7 @@ impl Rotator {
         stats.handshakes_total = self.summary.handshakes;
         let (_, path) = write_table(
             &dir_of("stats"),
+            &temp_dir,
             &name,
             format,
             stats_schema(),
@@ -388,6 +461,8 @@ mod tests {
             max_rows: 10,
             batch_rows: 10,
             max_certificates: 10,
+            sensor: "s1".into(),
+            run_id: "r1".into(),
         };
         let r = Rotator::create(cfg, SystemTime::now()).unwrap();
         assert_eq!(r.stale_removed(), 1);
@@ -405,17 +480,20 @@ mod tests {
             max_rows: 10,
             batch_rows: 10,
             max_certificates: 10,
+            sensor: "s1".into(),
+            run_id: "r1".into(),
         };
         let t0 = UNIX_EPOCH + Duration::from_secs(1_735_732_800);
         let mut r = Rotator::create(cfg.clone(), t0).unwrap();
         let files = r.rotate(StatsRow::default(), t0).unwrap();
         assert_eq!(files.len(), 1, "{files:?}");
-        assert!(files[0].ends_with("stats/date=2025-01-01/hour=12/20250101T120000Z-000000.jsonl"));
+        assert!(files[0]
+            .ends_with("stats/sensor=s1/date=2025-01-01/hour=12/20250101T120000Z-r1-000000.jsonl"));
         // A second run starting in the same second picks the next free name.
         let mut r2 = Rotator::create(cfg, t0).unwrap();
         let files2 = r2.rotate(StatsRow::default(), t0).unwrap();
         assert!(
-            files2[0].ends_with("20250101T120000Z-000001.jsonl"),
+            files2[0].ends_with("20250101T120000Z-r1-000001.jsonl"),
             "{files2:?}"
         );
     }

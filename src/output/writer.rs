@@ -114,6 +114,11 @@ pub enum OutputError {
          the folder); run one tlstap live per output folder"
     )]
     Locked(PathBuf),
+    #[error("uploading: {source}; the complete output is kept in {kept}")]
+    Upload {
+        source: crate::store::StoreError,
+        kept: PathBuf,
+    },
 }
 
 impl OutputError {
@@ -314,9 +319,32 @@ impl TableWriter {
         format: Format,
         schema: SchemaRef,
     ) -> Result<TableWriter, OutputError> {
+        Self::create_via(dir, file_name, None, format, schema)
+    }
+
+    /// [`create`](Self::create), with the temporary file in `temp_dir` (on the same
+    /// file system) instead of beside the final one: partitioned tables keep their
+    /// temporaries out of the table's folders, which some readers (polars) refuse to
+    /// scan when a file of another extension is there. Names there are unique per
+    /// process (`<pid>-<n>-<file_name>.tmp`).
+    pub fn create_via(
+        dir: &Path,
+        file_name: &str,
+        temp_dir: Option<&Path>,
+        format: Format,
+        schema: SchemaRef,
+    ) -> Result<TableWriter, OutputError> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let final_path = dir.join(file_name);
-        let tmp = dir.join(format!(".{file_name}.tmp"));
+        let tmp = match temp_dir {
+            None => dir.join(format!(".{file_name}.tmp")),
+            Some(t) => {
+                std::fs::create_dir_all(t).map_err(io_err(t))?;
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                t.join(format!("{}-{n}-{file_name}.tmp", std::process::id()))
+            }
+        };
         let file = {
             let mut reg = temp_files();
             let f = File::create(&tmp).map_err(io_err(&tmp))?;
@@ -455,6 +483,12 @@ fn parquet_props(schema: &Schema, row_group_rows: usize) -> WriterProperties {
         // properties cuts the same row groups (the tests compare the two).
         .set_max_row_group_row_count(Some(row_group_rows))
         .set_created_by(format!("tlstap {}", env!("CARGO_PKG_VERSION")))
+        // Also as a plain Parquet key-value entry: engines that do not read the Arrow
+        // schema in the footer (Spark, Trino) still see it.
+        .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
+            "tlstap.schema_version".to_owned(),
+            super::batch::SCHEMA_VERSION.to_owned(),
+        )]))
         .build()
 }
 

@@ -44,6 +44,7 @@ use crate::source::{
     LiveError, LiveSource, UdpListener,
 };
 use crate::stats::Counters;
+use crate::store::spool::{Spool, SpoolConfig};
 
 /// Everything a live run needs.
 #[derive(Debug, Clone)]
@@ -74,6 +75,19 @@ pub struct LiveRunConfig {
     pub trust: TrustStore,
     /// Period of the stats line on stderr (`None`: no line).
     pub stats_every: Option<Duration>,
+    /// Upload windows to object storage: `rotate.dir` is then the spool they are
+    /// uploaded from ([`crate::store::spool`]).
+    pub upload: Option<LiveUpload>,
+}
+
+/// Where and how a live run uploads its windows.
+#[derive(Debug, Clone)]
+pub struct LiveUpload {
+    pub store: crate::store::Store,
+    /// Bound of the spool ([`SpoolConfig::max_bytes`]).
+    pub max_bytes: u64,
+    /// At stop, how long to keep uploading before exiting.
+    pub drain: Duration,
 }
 
 /// How `live` reads an interface.
@@ -96,6 +110,8 @@ pub enum LiveRunError {
     Output(#[from] OutputError),
     #[error(transparent)]
     Run(#[from] RunError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// What the capture thread last published (read by the writer).
@@ -161,9 +177,18 @@ struct Health<'a> {
     captures: &'a [Arc<CaptureStats>],
     /// Times a capture thread waited for a flow worker's queue.
     flow_queue_waits: &'a AtomicU64,
+    /// The uploader, when writing to object storage.
+    spool: Option<&'a Spool>,
 }
 
 impl Health<'_> {
+    /// A window was written: the uploader looks at once.
+    fn rotated(&self) {
+        if let Some(spool) = self.spool {
+            spool.kick();
+        }
+    }
+
     fn counters(&self) -> Counters {
         let mut drops = Counters::new();
         for s in self.statuses {
@@ -189,6 +214,9 @@ impl Health<'_> {
                 .sum()
         };
         let mut drops: Vec<(String, u64)> = drops.iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        if let Some(spool) = self.spool {
+            drops.extend(spool.counters().into_iter().map(|(k, v)| (k.to_owned(), v)));
+        }
         if self.captures.len() > 1 {
             // Per fanout socket: which worker's ring overflows.
             for (i, c) in self.captures.iter().enumerate() {
@@ -318,6 +346,18 @@ pub fn run_live(
     let name = first.name();
     let name = name.split('#').next().unwrap_or(&name).to_owned();
     let mut rotator = Rotator::create(cfg.rotate.clone(), SystemTime::now())?;
+    // Uploads what an earlier run left in the spool first.
+    let spool = match &cfg.upload {
+        Some(u) => Some(Spool::start(
+            u.store.clone(),
+            SpoolConfig {
+                dir: cfg.rotate.dir.clone(),
+                max_bytes: u.max_bytes,
+                upload_timeout: crate::output::UPLOAD_TIMEOUT,
+            },
+        )?),
+        None => None,
+    };
     let captures: Vec<Arc<CaptureStats>> = sources.iter().map(|s| s.capture_stats()).collect();
     on_start(&*sources[0]);
 
@@ -342,6 +382,7 @@ pub fn run_live(
         statuses: &statuses,
         captures: &captures,
         flow_queue_waits: &flow_queue_waits,
+        spool: spool.as_ref(),
     };
 
     let mut report = RunReport {
@@ -442,6 +483,32 @@ pub fn run_live(
             message,
             partial: true,
         });
+    }
+    if let (Some(spool), Some(u)) = (spool, &cfg.upload) {
+        spool.kick();
+        let left = spool.finish(u.drain);
+        for (k, v) in left
+            .counters
+            .iter()
+            .filter(|(k, _)| !k.starts_with("spool.pending"))
+        {
+            report.counters.add(k, *v);
+        }
+        report.counters.add("spool.left_files", left.files);
+        report.counters.add("spool.left_bytes", left.bytes);
+        if left.files > 0 {
+            report.warnings.push(format!(
+                "{}: {} file(s), {:.1} MiB not uploaded yet{}; kept in {}, uploaded by the \
+                 next start with the same --out and --spool-dir",
+                u.store.url(),
+                left.files,
+                left.bytes as f64 / (1024.0 * 1024.0),
+                left.last_error
+                    .map(|e| format!(" (last error: {e})"))
+                    .unwrap_or_default(),
+                cfg.rotate.dir.display()
+            ));
+        }
     }
     Ok(report)
 }
@@ -572,6 +639,7 @@ fn writer_loop(
                     rotator.push(a);
                     if rotator.is_full() {
                         rotator.rotate(health.row(), SystemTime::now())?;
+                        health.rotated();
                     }
                 }
             }
@@ -581,6 +649,7 @@ fn writer_loop(
         let now = SystemTime::now();
         if now >= rotator.deadline() {
             rotator.rotate(health.row(), now)?;
+            health.rotated();
         }
         if let (Some(t), Some(every)) = (next_line, stats_every) {
             if Instant::now() >= t {

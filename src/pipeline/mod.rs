@@ -48,7 +48,7 @@ use crate::output::{Chunk, Output, OutputConfig, OutputError, OutputSummary};
 use crate::row::{analyze_flow, Analyzed, CertClaims};
 use crate::source::{BpfFilter, CaptureFile, PacketSource, SourceError};
 use crate::stats::Counters;
-pub use live::{run_live, CaptureEngine, LiveRunConfig, LiveRunError};
+pub use live::{run_live, CaptureEngine, LiveRunConfig, LiveRunError, LiveUpload};
 use order::Reorder;
 pub use progress::Progress;
 
@@ -159,6 +159,8 @@ pub struct RunReport {
     pub bpf_rejected: u64,
     /// The stop flag ended the run early; everything read until then was written.
     pub interrupted: bool,
+    /// Worth telling the user, not failures (e.g. live windows left in the spool).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,13 +183,155 @@ pub enum RunError {
 }
 
 /// One capture file to read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Input {
+    /// The file, or for an object in storage its URL (`s3://bucket/key`), which is
+    /// also what rows name in `source_file`.
     pub path: PathBuf,
     /// Found by walking a folder (rather than named on the command line): such a file
     /// that is plainly not a capture (no capture magic and no capture-like extension,
     /// e.g. a README) is skipped and counted instead of reported.
     pub from_dir: bool,
+    /// An object in storage, streamed rather than opened as a file.
+    pub object: Option<RemoteInput>,
+}
+
+/// A capture in object storage.
+#[derive(Debug, Clone)]
+pub struct RemoteInput {
+    pub store: crate::store::Store,
+    /// Key below the store's prefix.
+    pub rel: String,
+    pub size: u64,
+}
+
+impl PartialEq for Input {
+    fn eq(&self, other: &Input) -> bool {
+        self.path == other.path && self.from_dir == other.from_dir
+    }
+}
+
+impl Eq for Input {}
+
+/// Expand a storage URL into the captures below it: the object itself when the URL
+/// names one, else every object below it as a folder (sorted by key; names starting
+/// with `.` or `_` are skipped, as Spark and Hive do). A store that cannot be listed is
+/// a problem naming the URL; the other inputs still run.
+pub fn expand_remote(url: &str, opts: &crate::store::StoreOptions) -> Expanded {
+    use crate::store::Store;
+    let mut out = Expanded::default();
+    let problem = |message: String| InputProblem {
+        path: PathBuf::from(url),
+        message,
+        partial: false,
+    };
+    let limit = crate::store::REQUEST_TIMEOUT;
+    // The URL may name one object: its parent is the store, its name the key.
+    if let Some((parent, name)) = url.trim_end_matches('/').rsplit_once('/') {
+        if !url.ends_with('/')
+            && !name.is_empty()
+            && !parent.ends_with(':')
+            && !parent.ends_with("//")
+        {
+            if let Ok(store) = Store::open(parent, opts) {
+                match store.size(name, limit) {
+                    Ok(Some(size)) => {
+                        out.inputs.push(Input {
+                            path: PathBuf::from(store.url_of(name)),
+                            from_dir: false,
+                            object: Some(RemoteInput {
+                                store,
+                                rel: name.to_owned(),
+                                size,
+                            }),
+                        });
+                        return out;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        out.problems.push(problem(e.to_string()));
+                        return out;
+                    }
+                }
+            }
+        }
+    }
+    let store = match Store::open(url, opts) {
+        Ok(s) => s,
+        Err(e) => {
+            out.problems.push(problem(e.to_string()));
+            return out;
+        }
+    };
+    match store.list(limit) {
+        Ok(list) if list.is_empty() => out
+            .problems
+            .push(problem("no such object, and no objects below it".into())),
+        Ok(list) => {
+            for (rel, size) in list {
+                let hidden = rel
+                    .split('/')
+                    .any(|part| part.starts_with('.') || part.starts_with('_'));
+                if hidden {
+                    continue;
+                }
+                out.inputs.push(Input {
+                    path: PathBuf::from(store.url_of(&rel)),
+                    from_dir: true,
+                    object: Some(RemoteInput {
+                        store: store.clone(),
+                        rel,
+                        size,
+                    }),
+                });
+            }
+        }
+        Err(e) => out.problems.push(problem(e.to_string())),
+    }
+    out
+}
+
+/// `--shard K/N`: shard `k` (1-based) of `n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub k: usize,
+    pub n: usize,
+}
+
+impl Shard {
+    /// `"K/N"` with 1 <= K <= N.
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let (k, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?}: expected K/N, e.g. 2/8"))?;
+        let k: usize = k
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?}: K is not a number"))?;
+        let n: usize = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?}: N is not a number"))?;
+        if n == 0 || k == 0 || k > n {
+            return Err(format!(
+                "{s:?}: need 1 <= K <= N (shards are numbered from 1)"
+            ));
+        }
+        Ok(Shard { k, n })
+    }
+
+    /// This shard's inputs: the whole list sorted by path (URL), every N-th from the
+    /// K-th. The N shards of one list cover it exactly once, whatever order the
+    /// inputs were named or listed in.
+    pub fn select(self, mut inputs: Vec<Input>) -> Vec<Input> {
+        inputs.sort_by(|a, b| a.path.as_os_str().cmp(b.path.as_os_str()));
+        inputs
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % self.n == self.k - 1)
+            .map(|(_, input)| input)
+            .collect()
+    }
 }
 
 /// What [`expand_inputs`] found.
@@ -226,7 +370,11 @@ pub fn expand_inputs(paths: &[PathBuf]) -> Expanded {
     impl Walk {
         fn add(&mut self, path: PathBuf, md: &std::fs::Metadata, from_dir: bool) {
             if self.seen.insert((md.dev(), md.ino())) {
-                self.out.inputs.push(Input { path, from_dir });
+                self.out.inputs.push(Input {
+                    path,
+                    from_dir,
+                    object: None,
+                });
             } else {
                 self.out.duplicates += 1;
             }
@@ -266,6 +414,7 @@ pub fn expand_inputs(paths: &[PathBuf]) -> Expanded {
                 w.out.inputs.push(Input {
                     path: p.clone(),
                     from_dir: false,
+                    object: None,
                 });
             } else {
                 w.out.duplicates += 1;
@@ -650,7 +799,15 @@ fn process_file(
     if stop.load(Ordering::Relaxed) {
         return Some(res);
     }
-    let mut src = match CaptureFile::open_stoppable(path, stop.clone()) {
+    let opened = match &input.object {
+        Some(obj) => obj
+            .store
+            .reader(&obj.rel)
+            .map_err(|e| SourceError::Io(std::io::Error::other(e.to_string())))
+            .and_then(CaptureFile::from_reader),
+        None => CaptureFile::open_stoppable(path, stop.clone()),
+    };
+    let mut src = match opened {
         Ok(s) => s,
         Err(SourceError::NotACapture { .. } | SourceError::Empty)
             if input.from_dir && !capture_like_name(path) =>
@@ -769,8 +926,10 @@ pub fn run_batch(
 
     let total_bytes: u64 = files
         .iter()
-        .filter_map(|i| std::fs::metadata(&i.path).ok())
-        .map(|m| m.len())
+        .filter_map(|i| match &i.object {
+            Some(o) => Some(o.size),
+            None => std::fs::metadata(&i.path).ok().map(|m| m.len()),
+        })
         .sum();
     let ticker = progress.start(total_bytes, live.clone());
 

@@ -3,6 +3,8 @@
 
 pub mod agreement;
 pub mod cert_tally;
+pub mod lake;
+pub mod mirror;
 pub mod oracles;
 pub mod pcap;
 
