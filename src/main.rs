@@ -754,6 +754,15 @@ fn cmd_read(args: ReadArgs) -> ExitCode {
         (true, _) | (false, Some(FormatArg::Jsonl)) => Format::Jsonl,
         (false, _) => Format::Parquet,
     };
+    if to_stdout && args.layout == LayoutArg::Hive {
+        use clap::CommandFactory;
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--out - streams JSON lines to stdout; --layout hive needs an output folder or URL",
+            )
+            .exit();
+    }
     let run_id = new_run_id();
     let remote = match (to_stdout, is_url(&args.out)) {
         (false, true) => match Store::open(&args.out, &args.store.options()) {

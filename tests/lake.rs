@@ -416,3 +416,29 @@ fn spark_duckdb_and_polars_read_every_column_of_the_hive_dataset() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Meaningless lake flags are usage errors (exit 2) naming the problem, before any
+/// input is read.
+#[test]
+fn lake_flags_that_mean_nothing_are_usage_errors() {
+    let cap = testdata().join("loopback/openssl-tls13.pcap");
+    let cases: [(&[&str], &str); 6] = [
+        (&["--shard", "0/3", "--out", "o"], "1 <= K <= N"),
+        (&["--shard", "4/3", "--out", "o"], "1 <= K <= N"),
+        (&["--shard", "2", "--out", "o"], "K/N"),
+        (&["--layout", "hive", "--out", "-"], "--layout hive"),
+        (&["--sensor", "a/b", "--out", "o"], "sensor name"),
+        (&["--out", "s3:///prefix"], "no bucket name"),
+    ];
+    for (args, want) in cases {
+        let o = Command::new(TLSTAP)
+            .arg("read")
+            .arg(&cap)
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}

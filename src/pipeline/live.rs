@@ -252,9 +252,23 @@ impl Health<'_> {
             .filter(|(k, _)| k.ends_with("_limit") || k.ends_with("_full"))
             .map(|(_, v)| v)
             .sum();
+        let spool = match self.spool {
+            Some(sp) => {
+                let c: std::collections::HashMap<_, _> = sp.counters().into_iter().collect();
+                format!(
+                    "; upload: {} files sent, {} waiting ({:.1} MiB), {} errors, {} dropped",
+                    c["spool.uploaded_files"],
+                    c["spool.pending_files"],
+                    c["spool.pending_bytes"] as f64 / (1024.0 * 1024.0),
+                    c["spool.upload_errors"],
+                    c["spool.dropped_files"],
+                )
+            }
+            None => String::new(),
+        };
         format!(
             "tlstap live {}: {} packets received, dropped: kernel {} interface {} tlstap {} \
-             (queue {}); {} flows open; {} handshakes written; RSS {:.1} MiB",
+             (queue {}); {} flows open; {} handshakes written; RSS {:.1} MiB{spool}",
             r.interface,
             r.packets_received,
             r.packets_dropped_kernel,
