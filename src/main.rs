@@ -217,6 +217,18 @@ impl StoreArgs {
     fn sensor(&self) -> String {
         self.sensor.clone().unwrap_or_else(default_sensor_name)
     }
+
+    /// The store `out` names, if it is a URL; a URL that cannot be opened is a usage
+    /// error (exit 2).
+    fn remote_out(&self, out: &str) -> Result<Option<Store>, ExitCode> {
+        if !is_url(out) {
+            return Ok(None);
+        }
+        Store::open(out, &self.options()).map(Some).map_err(|e| {
+            eprintln!("tlstap: error: --out {e}");
+            ExitCode::from(2)
+        })
+    }
 }
 
 fn sensor_name(s: &str) -> Result<String, String> {
@@ -551,15 +563,9 @@ fn cmd_interfaces() -> ExitCode {
 
 fn cmd_live(args: LiveArgs) -> ExitCode {
     let started = Instant::now();
-    let remote = match is_url(&args.out) {
-        true => match Store::open(&args.out, &args.store.options()) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                eprintln!("tlstap: error: --out {e}");
-                return ExitCode::from(2);
-            }
-        },
-        false => None,
+    let remote = match args.store.remote_out(&args.out) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     // Windows bound for storage are written in the spool (one folder per URL) and
     // uploaded from there.
@@ -764,15 +770,9 @@ fn cmd_read(args: ReadArgs) -> ExitCode {
             .exit();
     }
     let run_id = new_run_id();
-    let remote = match (to_stdout, is_url(&args.out)) {
-        (false, true) => match Store::open(&args.out, &args.store.options()) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                eprintln!("tlstap: error: --out {e}");
-                return ExitCode::from(2);
-            }
-        },
-        _ => None,
+    let remote = match args.store.remote_out(&args.out) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     // Output bound for storage is staged in a folder of its own under the spool.
     let out_dir = match &remote {

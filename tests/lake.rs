@@ -13,6 +13,7 @@ use tlstap::source::{CaptureFile, PacketSource};
 mod support;
 use support::lake::{assert_same_rows, python, Moto, AWS_ENV};
 use support::mirror::{free_udp_port, interrupt, vxlan, wait_bound, walk};
+use support::table::read_parquet;
 
 const TLSTAP: &str = env!("CARGO_BIN_EXE_tlstap");
 
@@ -347,35 +348,21 @@ fn live_spools_through_store_outages_and_loses_or_duplicates_nothing() {
         .sum();
     let rows: i64 = walk(&union.join("live/handshakes"))
         .iter()
-        .map(|f| parquet_rows(f))
+        .map(|f| read_parquet(f).num_rows() as i64)
         .sum();
     assert_eq!(stats_total, rows);
     assert!(rows > 0);
 }
 
-fn parquet_rows(f: &Path) -> i64 {
-    use parquet::file::reader::FileReader;
-    let r =
-        parquet::file::reader::SerializedFileReader::new(std::fs::File::open(f).unwrap()).unwrap();
-    r.metadata().file_metadata().num_rows()
-}
-
+/// The sum of an i64 column of a Parquet file.
 fn column_sum(f: &Path, column: &str) -> i64 {
-    use arrow::array::{Array, Int64Array};
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        std::fs::File::open(f).unwrap(),
-    )
-    .unwrap()
-    .build()
-    .unwrap();
-    let mut sum = 0;
-    for b in reader {
-        let b = b.unwrap();
-        let c = b.column_by_name(column).unwrap();
-        let c = c.as_any().downcast_ref::<Int64Array>().unwrap();
-        sum += (0..c.len()).map(|i| c.value(i)).sum::<i64>();
-    }
-    sum
+    use arrow::array::AsArray;
+    let b = read_parquet(f);
+    let c = b.column_by_name(column).unwrap();
+    c.as_primitive::<arrow::datatypes::Int64Type>()
+        .iter()
+        .flatten()
+        .sum()
 }
 
 /// Spark (pyspark from PyPI on Debian's Java), DuckDB and polars read a hive dataset

@@ -465,6 +465,15 @@ mod tests {
         );
     }
 
+    fn start(store: Store, dir: &Path) -> Spool {
+        let cfg = SpoolConfig {
+            dir: dir.to_owned(),
+            max_bytes: 1000,
+            upload_timeout: Duration::from_secs(10),
+        };
+        Spool::start(store, cfg).unwrap()
+    }
+
     #[test]
     fn uploads_everything_then_the_bound_drops_oldest_whole_windows_while_the_store_is_down() {
         let tmp = tempfile::tempdir().unwrap();
@@ -477,15 +486,7 @@ mod tests {
         .unwrap();
         put(&spool_dir, "handshakes/p/w1-r-0.parquet", 10);
         put(&spool_dir, "stats/p/w1-r-0.parquet", 10);
-        let spool = Spool::start(
-            store,
-            SpoolConfig {
-                dir: spool_dir.clone(),
-                max_bytes: 1000,
-                upload_timeout: Duration::from_secs(10),
-            },
-        )
-        .unwrap();
+        let spool = start(store, &spool_dir);
         put(&spool_dir, "handshakes/p/w2-r-1.parquet", 10);
         spool.kick();
         let left = spool.finish(Duration::from_secs(20));
@@ -513,15 +514,7 @@ mod tests {
         put(&spool_dir, "handshakes/p/w3-r-2.parquet", 400);
         put(&spool_dir, "stats/p/w3-r-2.parquet", 400);
         put(&spool_dir, "handshakes/p/w4-r-3.parquet", 400);
-        let spool = Spool::start(
-            store,
-            SpoolConfig {
-                dir: spool_dir.clone(),
-                max_bytes: 1000,
-                upload_timeout: Duration::from_secs(10),
-            },
-        )
-        .unwrap();
+        let spool = start(store, &spool_dir);
         let left = spool.finish(Duration::from_millis(300));
         let rest: Vec<String> = scan(&spool_dir).into_iter().map(|w| w.rel).collect();
         assert_eq!(rest, vec!["handshakes/p/w4-r-3.parquet"]);

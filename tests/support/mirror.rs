@@ -70,26 +70,14 @@ pub fn interrupt(child: &mut Child, limit: Duration) -> (Option<i32>, String) {
     (status.code(), err)
 }
 
-/// Every file below `dir` that is not hidden, sorted (hidden folders are skipped too).
+/// Every file below `dir` that is not hidden, sorted (nothing below a hidden folder).
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            let hidden = p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'));
-            if hidden {
-                continue;
-            }
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    super::table::files_under(dir)
+        .into_iter()
+        .filter(|p| {
+            let rel = p.strip_prefix(dir).unwrap_or(p);
+            !rel.components()
+                .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+        })
+        .collect()
 }

@@ -7,6 +7,7 @@ pub mod lake;
 pub mod mirror;
 pub mod oracles;
 pub mod pcap;
+pub mod table;
 
 use std::path::PathBuf;
 
