@@ -224,7 +224,7 @@ impl StoreArgs {
         if !is_url(out) {
             return Ok(None);
         }
-        Store::open(out, &self.options()).map(Some).map_err(|e| {
+        Store::create(out, &self.options()).map(Some).map_err(|e| {
             eprintln!("tlstap: error: --out {e}");
             ExitCode::from(2)
         })

@@ -128,10 +128,20 @@ pub struct Store {
 }
 
 impl Store {
-    /// Open `url`. Credentials and region come from the standard environment and
-    /// credential chains of each cloud (for S3: `AWS_ACCESS_KEY_ID`, `AWS_REGION`,
+    /// Open `url` to read. Credentials and region come from the standard environment
+    /// and credential chains of each cloud (for S3: `AWS_ACCESS_KEY_ID`, `AWS_REGION`,
     /// web identity, container and instance metadata); nothing is contacted yet.
     pub fn open(url: &str, opts: &StoreOptions) -> Result<Store, StoreError> {
+        Self::open_with(url, opts, false)
+    }
+
+    /// Open `url` to write: as [`open`](Self::open), and a `file://` folder is
+    /// created when missing.
+    pub fn create(url: &str, opts: &StoreOptions) -> Result<Store, StoreError> {
+        Self::open_with(url, opts, true)
+    }
+
+    fn open_with(url: &str, opts: &StoreOptions, create: bool) -> Result<Store, StoreError> {
         let url = url.trim_end_matches('/').to_owned();
         let bad = |reason: String| StoreError::BadUrl {
             url: url.clone(),
@@ -205,10 +215,15 @@ impl Store {
                         "file:// needs an absolute path (file:///data/out)".into()
                     ));
                 }
-                std::fs::create_dir_all(path).map_err(|source| StoreError::Local {
+                let local = |source| StoreError::Local {
                     path: path.to_owned(),
                     source,
-                })?;
+                };
+                if create {
+                    std::fs::create_dir_all(path).map_err(local)?;
+                } else {
+                    std::fs::metadata(path).map_err(local)?;
+                }
                 let fs = object_store::local::LocalFileSystem::new_with_prefix(path)
                     .map_err(store_err)?;
                 (Arc::new(fs), "")
@@ -416,7 +431,11 @@ mod tests {
     fn local_store_round_trip_small_and_multipart() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("file://{}/lake/", dir.path().display());
-        let store = Store::open(&url, &StoreOptions::default()).unwrap();
+        assert!(
+            Store::open(&url, &StoreOptions::default()).is_err(),
+            "reading creates nothing"
+        );
+        let store = Store::create(&url, &StoreOptions::default()).unwrap();
         assert_eq!(
             store.url_of("a/b.parquet"),
             format!("file://{}/lake/a/b.parquet", dir.path().display())

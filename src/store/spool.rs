@@ -227,13 +227,18 @@ impl Shared {
     }
 
     fn upload(&self, w: &Waiting) -> Result<(), StoreError> {
-        self.state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .uploading = Some(w.path.clone());
-        let r = self
-            .store
-            .upload_file(&w.path, &w.rel, self.cfg.upload_timeout);
+        // While draining at stop, no upload outlasts the drain's deadline.
+        let limit = {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.uploading = Some(w.path.clone());
+            match st.deadline {
+                Some(t) => t
+                    .saturating_duration_since(Instant::now())
+                    .min(self.cfg.upload_timeout),
+                None => self.cfg.upload_timeout,
+            }
+        };
+        let r = self.store.upload_file(&w.path, &w.rel, limit);
         self.state
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -479,7 +484,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let spool_dir = tmp.path().join("spool");
         let lake = tmp.path().join("lake");
-        let store = Store::open(
+        let store = Store::create(
             &format!("file://{}", lake.display()),
             &StoreOptions::default(),
         )
@@ -504,7 +509,7 @@ mod tests {
         // files stay, the bound drops the oldest window whole.
         let blocked = tmp.path().join("blocked");
         std::fs::create_dir_all(&blocked).unwrap();
-        let store = Store::open(
+        let store = Store::create(
             &format!("file://{}", blocked.display()),
             &StoreOptions::default(),
         )
