@@ -30,7 +30,7 @@ use tlstap::flow::table::FlowLimits;
 use tlstap::flow::udp::UdpLimits;
 use tlstap::output::{
     abandon_temp_files, check_output_dir, check_sensor_name, default_sensor_name, new_run_id,
-    Format, HiveNaming, Layout, OutputConfig, OutputError, RotateConfig,
+    Format, HiveNaming, Layout, OutputConfig, OutputError, RotateConfig, TableFormat,
 };
 use tlstap::pipeline::{
     expand_inputs, expand_remote, run_batch, run_live, CaptureEngine, LiveRunConfig, LiveRunError,
@@ -164,6 +164,12 @@ struct ReadArgs {
     /// write one prefix.
     #[arg(long, value_enum, default_value_t = LayoutArg::Flat)]
     layout: LayoutArg,
+    /// Also commit the run's files to an open table format (needs --layout hive and
+    /// Parquet): `delta` appends them to a Delta Lake table per table folder
+    /// (DIR/handshakes/_delta_log/ …) in one atomic commit each, so many writers
+    /// append to one table.
+    #[arg(long, value_enum, default_value_t = TableArg::None)]
+    table: TableArg,
     /// Read only shard K of N (1 <= K <= N) of the inputs: the list of all inputs
     /// (files, and objects below storage URLs) sorted by name, every N-th from the
     /// K-th. N machines given 1/N .. N/N cover an archive once, with no overlap and no
@@ -180,6 +186,31 @@ struct ReadArgs {
 enum LayoutArg {
     Flat,
     Hive,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum TableArg {
+    /// Files only: engines read the folders as a hive dataset.
+    None,
+    /// Delta Lake commits (a `_delta_log/` per table folder).
+    Delta,
+}
+
+impl From<TableArg> for TableFormat {
+    fn from(t: TableArg) -> TableFormat {
+        match t {
+            TableArg::None => TableFormat::None,
+            TableArg::Delta => TableFormat::Delta,
+        }
+    }
+}
+
+/// A usage error (exit 2) in clap's format.
+fn usage_error(message: &str) -> ! {
+    use clap::CommandFactory;
+    Cli::command()
+        .error(clap::error::ErrorKind::ArgumentConflict, message)
+        .exit()
 }
 
 /// Object storage and the fleet: where files go and under which name.
@@ -326,6 +357,11 @@ struct LiveArgs {
     /// it the oldest windows are deleted unsent and counted (spool.dropped_files).
     #[arg(long, default_value_t = 1024, value_name = "MIB", value_parser = at_least_one)]
     spool_max_mib: usize,
+    /// Also commit each window's files to an open table format (Parquet only):
+    /// `delta` appends them to a Delta Lake table per table folder, one atomic commit
+    /// per table and window, so a fleet of sensors appends to one table.
+    #[arg(long, value_enum, default_value_t = TableArg::None)]
+    table: TableArg,
     /// At stop, how long to keep uploading the spool before exiting (what is left
     /// is uploaded by the next start with the same --spool-dir and --out).
     #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_duration)]
@@ -595,6 +631,9 @@ fn cmd_live(args: LiveArgs) -> ExitCode {
         FormatArg::Parquet => Format::Parquet,
         FormatArg::Jsonl => Format::Jsonl,
     };
+    if args.table != TableArg::None && format != Format::Parquet {
+        usage_error("--table delta commits Parquet files: leave out --format jsonl");
+    }
     let cfg = LiveRunConfig {
         listen: args.listen_udp.clone(),
         capture: LiveConfig {
@@ -631,6 +670,7 @@ fn cmd_live(args: LiveArgs) -> ExitCode {
             Err(code) => return code,
         },
         stats_every: (!args.quiet && !args.stats_interval.is_zero()).then_some(args.stats_interval),
+        table: args.table.into(),
         upload: remote.map(|store| LiveUpload {
             store,
             max_bytes: (args.spool_max_mib as u64).saturating_mul(1 << 20),
@@ -761,13 +801,13 @@ fn cmd_read(args: ReadArgs) -> ExitCode {
         (false, _) => Format::Parquet,
     };
     if to_stdout && args.layout == LayoutArg::Hive {
-        use clap::CommandFactory;
-        Cli::command()
-            .error(
-                clap::error::ErrorKind::ArgumentConflict,
-                "--out - streams JSON lines to stdout; --layout hive needs an output folder or URL",
-            )
-            .exit();
+        usage_error(
+            "--out - streams JSON lines to stdout; --layout hive needs an output folder or URL",
+        );
+    }
+    if args.table != TableArg::None && (args.layout != LayoutArg::Hive || format != Format::Parquet)
+    {
+        usage_error("--table delta commits Parquet files of the hive layout: add --layout hive (and no --format jsonl)");
     }
     let run_id = new_run_id();
     let remote = match args.store.remote_out(&args.out) {
@@ -838,6 +878,7 @@ fn cmd_read(args: ReadArgs) -> ExitCode {
                 started_us: unix_micros_now(),
             },
             remote,
+            table: args.table.into(),
             ..OutputConfig::default()
         },
         max_cert_cache: 1_000_000,

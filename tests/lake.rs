@@ -184,6 +184,32 @@ fn read_writes_flat_and_hive_tables_to_s3_and_reads_captures_from_s3_in_shards()
         .any(|p| p.ends_with("handshakes.parquet")));
 }
 
+/// The captures the live tests mirror.
+const MIRRORED: [&str; 4] = [
+    "loopback/openssl-tls13.pcap",
+    "quic/aioquic-v1.pcap",
+    "loopback/openssl-hrr.pcap",
+    "dtls/openssl-dtls12-mtu.pcap",
+];
+
+/// The columns a mirror keeps: times, addresses, source and tunnel columns differ by
+/// design.
+const MIRROR_COLUMNS: &str = "transport,sni,ja4,ja3s,cipher,status,ja4s";
+
+/// `tlstap read` of `captures` into `dir/reference` (flat).
+fn read_reference(dir: &Path, captures: &[&str]) -> std::path::PathBuf {
+    let reference = dir.join("reference");
+    let paths: Vec<String> = captures
+        .iter()
+        .map(|c| testdata().join(c).display().to_string())
+        .collect();
+    let mut args = vec!["read"];
+    args.extend(paths.iter().map(String::as_str));
+    args.extend(["--out", s(&reference), "-q"]);
+    tlstap(&args);
+    reference
+}
+
 /// Send every frame of `rel` (a testdata capture) to `port` as VXLAN.
 fn replay(rel: &str, port: u16) {
     let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -207,17 +233,18 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
 }
 
 fn start_live(port: u16, ep: &str, spool: &Path) -> std::process::Child {
+    start_live_to(
+        port,
+        "s3://lake/live",
+        &["--s3-endpoint", ep, "--spool-dir", s(spool)],
+    )
+}
+
+fn start_live_to(port: u16, out: &str, extra: &[&str]) -> std::process::Child {
     let c = Command::new(TLSTAP)
         .args(["live", "--listen-udp", &format!("vxlan:127.0.0.1:{port}")])
-        .args([
-            "--out",
-            "s3://lake/live",
-            "--rotate",
-            "1s",
-            "--sensor",
-            "tap1",
-        ])
-        .args(["--s3-endpoint", ep, "--spool-dir", s(spool)])
+        .args(["--out", out, "--rotate", "1s", "--sensor", "tap1"])
+        .args(extra)
         .args(["--stats-interval", "0", "--upload-timeout", "3s"])
         .envs(AWS_ENV)
         .stdin(Stdio::null())
@@ -365,6 +392,99 @@ fn column_sum(f: &Path, column: &str) -> i64 {
         .sum()
 }
 
+/// `--table delta`: three jobs appending to one table on S3 at the same time all land,
+/// once each, in one commit per job and table (put-if-absent on the log decides the
+/// race); delta-rs and polars read the table back with exactly their rows.
+#[test]
+fn concurrent_jobs_append_to_one_delta_table_on_s3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let local = tmp.path().join("local");
+    tlstap(&["read", s(testdata()), "--out", s(&local), "-q"]);
+    let moto = Moto::start();
+    let ep = moto.endpoint();
+    moto.s3(&["mkbucket", "lake"]);
+    let jobs: Vec<_> = (1..=3)
+        .map(|k| {
+            Command::new(TLSTAP)
+                .args(["read", s(testdata()), "--out", "s3://lake/tls"])
+                .args(["--layout", "hive", "--table", "delta"])
+                .args(["--sensor", &format!("job{k}"), "-q", "--s3-endpoint", &ep])
+                .args(["--spool-dir", s(&tmp.path().join(format!("spool{k}")))])
+                .envs(AWS_ENV)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut j in jobs {
+        assert!(j.wait().unwrap().success());
+    }
+    for t in ["handshakes", "certificates"] {
+        let log = moto.list("lake", &format!("tls/{t}/_delta_log/"));
+        assert_eq!(
+            log,
+            (0..3)
+                .map(|v| format!("tls/{t}/_delta_log/{v:020}.json"))
+                .collect::<Vec<_>>()
+        );
+        assert_same_rows(
+            &local.join(format!("{t}.parquet")),
+            &format!("s3://lake/tls/{t}"),
+            &["--delta", "--times", "3", "--endpoint", &ep],
+        );
+    }
+}
+
+/// `live --table delta`: each window is committed once uploaded (to S3, through the
+/// spool) or once written (a local folder); both tables hold the mirrored handshakes.
+#[test]
+fn live_commits_every_window_to_delta_tables_in_s3_and_locally() {
+    let tmp = tempfile::tempdir().unwrap();
+    let moto = Moto::start();
+    let ep = moto.endpoint();
+    moto.s3(&["mkbucket", "lake"]);
+    let (p1, p2) = (free_udp_port(), free_udp_port());
+    let local = tmp.path().join("local-live");
+    let spool = tmp.path().join("spool");
+    let mut to_s3 = start_live_to(
+        p1,
+        "s3://lake/live",
+        &[
+            "--table",
+            "delta",
+            "--s3-endpoint",
+            &ep,
+            "--spool-dir",
+            s(&spool),
+        ],
+    );
+    let mut to_dir = start_live_to(p2, s(&local), &["--table", "delta"]);
+    for rel in MIRRORED {
+        replay(rel, p1);
+        replay(rel, p2);
+        std::thread::sleep(Duration::from_millis(1200)); // a few windows
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    for child in [&mut to_s3, &mut to_dir] {
+        let (code, err) = interrupt(child, Duration::from_secs(30));
+        assert_eq!(code, Some(0), "{err}");
+        assert!(!err.contains("commit_errors"), "{err}");
+    }
+    let reference = read_reference(tmp.path(), &MIRRORED);
+    let reference = reference.join("handshakes.parquet");
+    let cols = ["--delta", "--columns", MIRROR_COLUMNS];
+    assert_same_rows(
+        &reference,
+        "s3://lake/live/handshakes",
+        &[&cols[..], &["--endpoint", &ep]].concat(),
+    );
+    assert_same_rows(&reference, s(&local.join("handshakes")), &cols);
+    // Several windows, one commit each (stats has a file in every window).
+    let stats_log = moto.list("lake", "live/stats/_delta_log/");
+    assert!(stats_log.len() >= 4, "{stats_log:?}");
+    let local_log = walk(&local.join("stats/_delta_log"));
+    assert!(local_log.len() >= 4, "{local_log:?}");
+}
+
 /// Spark (pyspark from PyPI on Debian's Java), DuckDB and polars read a hive dataset
 /// written by `read --layout hive` and `live`'s three tables, and every column comes
 /// back with pyarrow's values (tests/lake/engines.py: unsigned integers, lists,
@@ -372,19 +492,45 @@ fn column_sum(f: &Path, column: &str) -> i64 {
 #[test]
 fn spark_duckdb_and_polars_read_every_column_of_the_hive_dataset() {
     let tmp = tempfile::tempdir().unwrap();
+    // The same two jobs as a plain hive dataset and as a Delta table (engines read a
+    // Delta table's folder through its log, not as a hive dataset: polars refuses the
+    // log's .json files beside the Parquet ones).
     let lake = tmp.path().join("lake");
-    for sensor in ["a", "b"] {
-        tlstap(&[
-            "read",
-            s(testdata()),
-            "--out",
-            &format!("file://{}", lake.display()),
-            "--layout",
-            "hive",
-            "--sensor",
-            sensor,
-            "-q",
-        ]);
+    let delta = tmp.path().join("delta");
+    for (dir, table) in [(&lake, "none"), (&delta, "delta")] {
+        for sensor in ["a", "b"] {
+            let out = format!("file://{}", dir.display());
+            tlstap(&[
+                "read",
+                s(testdata()),
+                "--out",
+                &out,
+                "--layout",
+                "hive",
+                "--sensor",
+                sensor,
+                "--table",
+                table,
+                "-q",
+            ]);
+        }
+    }
+    // The Delta table: Spark (no delta-spark jar offline) reads the files of its
+    // current snapshot as delta-rs lists them; rows as a local run's, twice.
+    let local = tmp.path().join("local");
+    tlstap(&["read", s(testdata()), "--out", s(&local), "-q"]);
+    for t in ["handshakes", "certificates"] {
+        assert_same_rows(
+            &local.join(format!("{t}.parquet")),
+            s(&delta.join(t)),
+            &[
+                "--delta",
+                "--times",
+                "2",
+                "--engines",
+                "pyarrow,polars,spark",
+            ],
+        );
     }
     let o = python(
         "engines.py",

@@ -75,6 +75,18 @@ pub struct OutputConfig {
     /// Object storage the finished tables are uploaded to; `dir` is then the local
     /// staging folder, deleted once everything is uploaded.
     pub remote: Option<crate::store::Store>,
+    /// Also commit the files to a table format (hive layout only).
+    pub table: TableFormat,
+}
+
+/// Which open table format a hive output's files are committed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TableFormat {
+    /// Files only (engines read the folders as a hive dataset).
+    #[default]
+    None,
+    /// Delta Lake: each table folder gets a `_delta_log/` ([`crate::store::delta`]).
+    Delta,
 }
 
 /// How a `read` output folder is laid out.
@@ -102,6 +114,7 @@ impl Default for OutputConfig {
                 started_us: 0,
             },
             remote: None,
+            table: TableFormat::None,
         }
     }
 }
@@ -418,7 +431,18 @@ impl Output {
             })?;
         }
         if let Some(store) = &self.cfg.remote {
-            summary.files = upload_run(store, &dir, &summary.files, self.cfg.layout)?;
+            summary.files =
+                upload_run(store, &dir, &summary.files, self.cfg.layout, self.cfg.table)?;
+        } else if self.cfg.table == TableFormat::Delta {
+            let table_err = |reason: String| OutputError::Table { reason, kept: None };
+            let abs = std::fs::canonicalize(&dir).map_err(|e| table_err(e.to_string()))?;
+            let store = crate::store::Store::create(
+                &format!("file://{}", abs.display()),
+                &Default::default(),
+            )
+            .map_err(|e| table_err(e.to_string()))?;
+            commit_delta(&store, &relative_to(&dir, &summary.files))
+                .map_err(|e| table_err(e.to_string()))?;
         }
         Ok((summary, self.counters))
     }
@@ -433,22 +457,13 @@ fn upload_run(
     stage: &Path,
     files: &[PathBuf],
     layout: Layout,
+    table: TableFormat,
 ) -> Result<Vec<PathBuf>, OutputError> {
     let fail = |source| OutputError::Upload {
         source,
         kept: stage.to_owned(),
     };
-    let mut files: Vec<(String, &PathBuf)> = files
-        .iter()
-        .filter_map(|p| {
-            let rel = p.strip_prefix(stage).ok()?;
-            let rel: Vec<String> = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect();
-            Some((rel.join("/"), p))
-        })
-        .collect();
+    let mut files = relative_to(stage, files);
     files.sort_by_key(|(rel, _)| (!rel.starts_with("certificates"), rel.clone()));
     let retry = |what: &dyn Fn() -> Result<(), crate::store::StoreError>| {
         let mut wait = std::time::Duration::from_secs(1);
@@ -478,6 +493,41 @@ fn upload_run(
     if layout == Layout::Flat {
         retry(&|| store.put(SUCCESS_MARKER, Vec::new(), UPLOAD_TIMEOUT)).map_err(fail)?;
     }
+    if table == TableFormat::Delta {
+        // The files are up; the commit makes them part of the table (the local
+        // copies give the statistics).
+        commit_delta(store, &files).map_err(|e| OutputError::Table {
+            reason: e.to_string(),
+            kept: Some(stage.to_owned()),
+        })?;
+    }
     let _ = std::fs::remove_dir_all(stage);
     Ok(urls)
+}
+
+/// `files` below `root`, as `/`-joined relative paths.
+fn relative_to<'a>(root: &Path, files: &'a [PathBuf]) -> Vec<(String, &'a PathBuf)> {
+    files
+        .iter()
+        .filter_map(|p| {
+            let rel = p.strip_prefix(root).ok()?;
+            let rel: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            Some((rel.join("/"), p))
+        })
+        .collect()
+}
+
+/// Append a run's files to their Delta tables in `store` (one commit per table).
+fn commit_delta(
+    store: &crate::store::Store,
+    files: &[(String, &PathBuf)],
+) -> Result<u64, crate::store::delta::DeltaError> {
+    let files: Vec<(String, &Path)> = files
+        .iter()
+        .map(|(r, p)| (r.clone(), p.as_path()))
+        .collect();
+    crate::store::delta::DeltaTables::new(store.clone()).commit_files(&files)
 }

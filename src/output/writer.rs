@@ -114,6 +114,11 @@ pub enum OutputError {
          the folder); run one tlstap live per output folder"
     )]
     Locked(PathBuf),
+    #[error("committing to the table: {reason}{}", kept.as_ref().map(|k| format!("; the complete output is kept in {}", k.display())).unwrap_or_default())]
+    Table {
+        reason: String,
+        kept: Option<PathBuf>,
+    },
     #[error("uploading: {source}; the complete output is kept in {kept}")]
     Upload {
         source: crate::store::StoreError,

@@ -36,6 +36,7 @@ use crate::certs::chain::{TrustStore, Validator, DEFAULT_CACHE_LIMIT};
 use crate::decode::{Decoder, DecoderLimits};
 use crate::flow::table::{FlowLimits, FlowRecord, FlowTable};
 use crate::output::rotate::FolderLock;
+use crate::output::TableFormat;
 use crate::output::{OutputError, RotateConfig, Rotator, StatsRow};
 use crate::row::{analyze_flow, Analyzed, CertClaims};
 use crate::source::live::CaptureStats;
@@ -44,6 +45,7 @@ use crate::source::{
     LiveError, LiveSource, UdpListener,
 };
 use crate::stats::Counters;
+use crate::store::delta::DeltaTables;
 use crate::store::spool::{Spool, SpoolConfig};
 
 /// Everything a live run needs.
@@ -78,6 +80,59 @@ pub struct LiveRunConfig {
     /// Upload windows to object storage: `rotate.dir` is then the spool they are
     /// uploaded from ([`crate::store::spool`]).
     pub upload: Option<LiveUpload>,
+    /// Commit each window's files to a table format (after upload, when uploading).
+    pub table: TableFormat,
+}
+
+/// Delta commits of a local live output, made by the writer after each window.
+struct LocalTables {
+    tables: DeltaTables,
+    root: std::path::PathBuf,
+    commits: u64,
+    errors: u64,
+    last_error: Option<String>,
+}
+
+impl LocalTables {
+    fn open(root: &std::path::Path) -> Result<LocalTables, crate::store::StoreError> {
+        let abs =
+            std::fs::canonicalize(root).map_err(|source| crate::store::StoreError::Local {
+                path: root.display().to_string(),
+                source,
+            })?;
+        let store =
+            crate::store::Store::create(&format!("file://{}", abs.display()), &Default::default())?;
+        Ok(LocalTables {
+            tables: DeltaTables::new(store),
+            root: root.to_owned(),
+            commits: 0,
+            errors: 0,
+            last_error: None,
+        })
+    }
+
+    /// Commit a closed window's files; a failure is counted (the files stay in the
+    /// hive layout) and capture goes on.
+    fn commit(&mut self, files: &[std::path::PathBuf]) {
+        let list: Vec<(String, &std::path::Path)> = files
+            .iter()
+            .filter_map(|p| {
+                let rel = p.strip_prefix(&self.root).ok()?;
+                let rel: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                Some((rel.join("/"), p.as_path()))
+            })
+            .collect();
+        match self.tables.commit_files(&list) {
+            Ok(n) => self.commits += n,
+            Err(e) => {
+                self.errors += 1;
+                self.last_error = Some(e.to_string());
+            }
+        }
+    }
 }
 
 /// Where and how a live run uploads its windows.
@@ -179,13 +234,18 @@ struct Health<'a> {
     flow_queue_waits: &'a AtomicU64,
     /// The uploader, when writing to object storage.
     spool: Option<&'a Spool>,
+    /// Delta commits of a local output (`--table delta` without upload).
+    tables: Option<&'a Mutex<LocalTables>>,
 }
 
 impl Health<'_> {
-    /// A window was written: the uploader looks at once.
-    fn rotated(&self) {
+    /// A window was written: the uploader looks at once; a local table commits it.
+    fn rotated(&self, files: &[std::path::PathBuf]) {
         if let Some(spool) = self.spool {
             spool.kick();
+        }
+        if let Some(t) = self.tables {
+            t.lock().unwrap_or_else(|e| e.into_inner()).commit(files);
         }
     }
 
@@ -216,6 +276,11 @@ impl Health<'_> {
         let mut drops: Vec<(String, u64)> = drops.iter().map(|(k, v)| (k.to_owned(), v)).collect();
         if let Some(spool) = self.spool {
             drops.extend(spool.counters().into_iter().map(|(k, v)| (k.to_owned(), v)));
+        }
+        if let Some(t) = self.tables {
+            let t = t.lock().unwrap_or_else(|e| e.into_inner());
+            drops.push(("table.commits".into(), t.commits));
+            drops.push(("table.commit_errors".into(), t.errors));
         }
         if self.captures.len() > 1 {
             // Per fanout socket: which worker's ring overflows.
@@ -368,9 +433,14 @@ pub fn run_live(
                 dir: cfg.rotate.dir.clone(),
                 max_bytes: u.max_bytes,
                 upload_timeout: crate::output::UPLOAD_TIMEOUT,
+                delta: cfg.table == TableFormat::Delta,
             },
         )?),
         None => None,
+    };
+    let local_tables = match (&cfg.upload, cfg.table) {
+        (None, TableFormat::Delta) => Some(Mutex::new(LocalTables::open(&cfg.rotate.dir)?)),
+        _ => None,
     };
     let captures: Vec<Arc<CaptureStats>> = sources.iter().map(|s| s.capture_stats()).collect();
     on_start(&*sources[0]);
@@ -397,6 +467,7 @@ pub fn run_live(
         captures: &captures,
         flow_queue_waits: &flow_queue_waits,
         spool: spool.as_ref(),
+        tables: local_tables.as_ref(),
     };
 
     let mut report = RunReport {
@@ -474,8 +545,22 @@ pub fn run_live(
     });
     written?;
     let final_row = health.row();
+    let before = rotator.summary().files.len();
     let (summary, counters) = rotator.finish(final_row, SystemTime::now())?;
+    health.rotated(&summary.files[before.min(summary.files.len())..]);
     report.output = summary;
+    if let Some(t) = &local_tables {
+        let t = t.lock().unwrap_or_else(|e| e.into_inner());
+        report.counters.add("table.commits", t.commits);
+        report.counters.add("table.commit_errors", t.errors);
+        if let Some(e) = &t.last_error {
+            report.warnings.push(format!(
+                "{} window(s) not committed to the Delta tables (their files are in the \
+                 hive layout): {e}",
+                t.errors
+            ));
+        }
+    }
     report.counters.merge(&counters);
     report.counters.merge(&health.counters());
     for src in &sources {
@@ -652,8 +737,8 @@ fn writer_loop(
                 for a in rows {
                     rotator.push(a);
                     if rotator.is_full() {
-                        rotator.rotate(health.row(), SystemTime::now())?;
-                        health.rotated();
+                        let files = rotator.rotate(health.row(), SystemTime::now())?;
+                        health.rotated(&files);
                     }
                 }
             }
@@ -662,8 +747,8 @@ fn writer_loop(
         }
         let now = SystemTime::now();
         if now >= rotator.deadline() {
-            rotator.rotate(health.row(), now)?;
-            health.rotated();
+            let files = rotator.rotate(health.row(), now)?;
+            health.rotated(&files);
         }
         if let (Some(t), Some(every)) = (next_line, stats_every) {
             if Instant::now() >= t {

@@ -26,6 +26,7 @@
 //! files larger than [`MULTIPART_THRESHOLD`] are sent in [`PART_SIZE`] parts, at most
 //! [`PART_CONCURRENCY`] at once.
 
+pub mod delta;
 pub mod spool;
 
 use std::io::Read;
@@ -362,6 +363,69 @@ impl Store {
         })?;
         out.sort();
         Ok(out)
+    }
+
+    /// Write `bytes` as `rel` only if no object has that name (S3 `If-None-Match: *`,
+    /// GCS and Azure preconditions, an exclusive create on a local file system): the
+    /// atomic step of a table commit. `Ok(false)` when the name was taken.
+    pub fn put_if_absent(
+        &self,
+        rel: &str,
+        bytes: Vec<u8>,
+        limit: Duration,
+    ) -> Result<bool, StoreError> {
+        let opts = object_store::PutOptions {
+            mode: object_store::PutMode::Create,
+            ..Default::default()
+        };
+        let key = self.key(rel);
+        let fut = self.inner.put_opts(&key, PutPayload::from(bytes), opts);
+        match self.block_on(rel, limit, fut) {
+            Ok(_) => Ok(true),
+            Err(StoreError::Store {
+                source: object_store::Error::AlreadyExists { .. },
+                ..
+            }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The whole object `rel` in memory (small objects: table log entries).
+    pub fn get_bytes(&self, rel: &str, limit: Duration) -> Result<Vec<u8>, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        let key = self.key(rel);
+        let b = self.block_on(
+            rel,
+            limit,
+            async move { inner.get(&key).await?.bytes().await },
+        )?;
+        Ok(b.to_vec())
+    }
+
+    /// Names (last path part) of the objects directly or indirectly below `rel_dir`
+    /// that sort after `after` (when given), sorted.
+    pub fn list_names(
+        &self,
+        rel_dir: &str,
+        after: Option<&str>,
+        limit: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        let dir = self.key(rel_dir);
+        let offset = after.map(|a| self.key(&format!("{rel_dir}/{a}")));
+        let mut names: Vec<String> = self.block_on(rel_dir, limit, async move {
+            let stream = match &offset {
+                Some(o) => inner.list_with_offset(Some(&dir), o),
+                None => inner.list(Some(&dir)),
+            };
+            let metas: Vec<_> = stream.try_collect().await?;
+            Ok(metas
+                .into_iter()
+                .filter_map(|m| m.location.filename().map(str::to_owned))
+                .collect())
+        })?;
+        names.sort();
+        Ok(names)
     }
 
     /// Size of `rel`, or `None` when it does not exist.

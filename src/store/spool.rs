@@ -29,8 +29,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use super::delta::DeltaTables;
 use super::{Store, StoreError};
 use crate::output::rotate::TABLES;
+
+/// Index of `stats` in [`TABLES`]: written last in a window.
+const STATS_TABLE: usize = 2;
 
 /// Wait after a failed upload: doubles from the first to the last.
 pub const RETRY_BACKOFF: (Duration, Duration) =
@@ -45,6 +49,8 @@ pub struct SpoolConfig {
     pub max_bytes: u64,
     /// One upload attempt gives up after this long.
     pub upload_timeout: Duration,
+    /// Commit each window's files to Delta tables once uploaded.
+    pub delta: bool,
 }
 
 #[derive(Default)]
@@ -56,6 +62,8 @@ struct Counts {
     pending_bytes: AtomicU64,
     dropped_files: AtomicU64,
     dropped_bytes: AtomicU64,
+    table_commits: AtomicU64,
+    table_commit_errors: AtomicU64,
 }
 
 #[derive(Default)]
@@ -74,6 +82,8 @@ struct State {
 struct Shared {
     cfg: SpoolConfig,
     store: Store,
+    /// The Delta logs windows are committed to (`--table delta`).
+    tables: Option<Mutex<DeltaTables>>,
     state: Mutex<State>,
     wake: Condvar,
     counts: Counts,
@@ -177,6 +187,8 @@ impl Shared {
             ("spool.pending_bytes", &c.pending_bytes),
             ("spool.dropped_files", &c.dropped_files),
             ("spool.dropped_bytes", &c.dropped_bytes),
+            ("spool.table_commits", &c.table_commits),
+            ("spool.table_commit_errors", &c.table_commit_errors),
         ]
         .into_iter()
         .map(|(k, v)| (k, v.load(Ordering::Relaxed)))
@@ -244,9 +256,6 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .uploading = None;
         let n = r?;
-        // Uploaded: the local copy goes. (If this process dies first, the next start
-        // uploads it again to the same key: same object, no duplicate.)
-        let _ = std::fs::remove_file(&w.path);
         self.counts.uploaded_files.fetch_add(1, Ordering::Relaxed);
         self.counts.uploaded_bytes.fetch_add(n, Ordering::Relaxed);
         Ok(())
@@ -291,20 +300,27 @@ impl Shared {
                 continue;
             }
             let mut failed = false;
-            for w in &waiting {
-                if !w.path.exists() {
-                    continue; // dropped by the bound meanwhile
+            let mut waiting_for_window = false;
+            let windows = by_window(&waiting);
+            for (i, files) in windows.iter().enumerate() {
+                // The newest window may still be being written; its stats file, written
+                // last, says it is complete (so does a newer window).
+                let complete = draining
+                    || i + 1 < windows.len()
+                    || files.iter().any(|w| w.table == STATS_TABLE);
+                if !complete {
+                    waiting_for_window = true;
+                    break;
                 }
-                match self.upload(w) {
+                match self.send_window(files) {
                     Ok(()) => backoff = RETRY_BACKOFF.0,
                     Err(e) => {
-                        self.counts.upload_errors.fetch_add(1, Ordering::Relaxed);
                         self.state
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
-                            .last_error = Some(e.to_string());
+                            .last_error = Some(e);
                         failed = true;
-                        break; // keep the order: retry this one first
+                        break; // keep the order: retry this window first
                     }
                 }
                 let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -317,9 +333,60 @@ impl Shared {
                     return;
                 }
                 backoff = (backoff * 2).min(RETRY_BACKOFF.1);
+            } else if waiting_for_window && !self.pause(Duration::from_millis(200)) {
+                return;
             }
         }
     }
+
+    /// Upload one window's files, commit them to their tables (`--table delta`), then
+    /// delete the local copies. A failure leaves them all for the next try (uploads
+    /// and adds of the same files are idempotent).
+    fn send_window(&self, files: &[&Waiting]) -> Result<(), String> {
+        let files: Vec<&Waiting> = files.iter().copied().filter(|w| w.path.exists()).collect();
+        for w in &files {
+            if let Err(e) = self.upload(w) {
+                self.counts.upload_errors.fetch_add(1, Ordering::Relaxed);
+                return Err(e.to_string());
+            }
+        }
+        if let Some(tables) = &self.tables {
+            let list: Vec<(String, &Path)> = files
+                .iter()
+                .map(|w| (w.rel.clone(), w.path.as_path()))
+                .collect();
+            let mut tables = tables.lock().unwrap_or_else(|e| e.into_inner());
+            match tables.commit_files(&list) {
+                Ok(n) => {
+                    self.counts.table_commits.fetch_add(n, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    self.counts
+                        .table_commit_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                    return Err(e.to_string());
+                }
+            }
+        }
+        for w in &files {
+            // In the store (and its table): the local copy goes. If this process dies
+            // first, the next start sends it again: the same object and the same add.
+            let _ = std::fs::remove_file(&w.path);
+        }
+        Ok(())
+    }
+}
+
+/// Waiting files grouped by window, in upload order.
+fn by_window(waiting: &[Waiting]) -> Vec<Vec<&Waiting>> {
+    let mut out: Vec<Vec<&Waiting>> = Vec::new();
+    for w in waiting {
+        match out.last_mut() {
+            Some(g) if g[0].window == w.window => g.push(w),
+            _ => out.push(vec![w]),
+        }
+    }
+    out
 }
 
 impl Spool {
@@ -332,6 +399,9 @@ impl Spool {
         })?;
         prune_empty(&cfg.dir);
         let shared = Arc::new(Shared {
+            tables: cfg
+                .delta
+                .then(|| Mutex::new(DeltaTables::new(store.clone()))),
             cfg,
             store,
             state: Mutex::new(State::default()),
@@ -475,6 +545,7 @@ mod tests {
             dir: dir.to_owned(),
             max_bytes: 1000,
             upload_timeout: Duration::from_secs(10),
+            delta: false,
         };
         Spool::start(store, cfg).unwrap()
     }
