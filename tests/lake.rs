@@ -555,13 +555,14 @@ fn spark_duckdb_and_polars_read_every_column_of_the_hive_dataset() {
 #[test]
 fn lake_flags_that_mean_nothing_are_usage_errors() {
     let cap = testdata().join("loopback/openssl-tls13.pcap");
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["--shard", "0/3", "--out", "o"], "1 <= K <= N"),
         (&["--shard", "4/3", "--out", "o"], "1 <= K <= N"),
         (&["--shard", "2", "--out", "o"], "K/N"),
         (&["--layout", "hive", "--out", "-"], "--layout hive"),
         (&["--sensor", "a/b", "--out", "o"], "sensor name"),
         (&["--out", "s3:///prefix"], "no bucket name"),
+        (&["--table", "delta", "--out", "o"], "--layout hive"),
     ];
     for (args, want) in cases {
         let o = Command::new(TLSTAP)

@@ -19,6 +19,7 @@
 //! place: its presence means the folder holds one complete run.
 
 pub mod batch;
+pub mod columns;
 pub mod hive;
 pub mod rotate;
 pub mod writer;

@@ -55,9 +55,25 @@ pub const LOG_DIR: &str = "_delta_log";
 pub const MAX_COMMIT_ATTEMPTS: u32 = 100;
 /// One log request gives up after this long.
 pub const LOG_TIMEOUT: Duration = Duration::from_secs(60);
-/// Partition columns of every table, in folder order, with their Delta types.
-pub const PARTITION_COLUMNS: [(&str, &str); 3] =
-    [("sensor", "string"), ("date", "date"), ("hour", "integer")];
+/// Partition columns of every table, in folder order, with their Delta types and
+/// comments.
+pub const PARTITION_COLUMNS: [(&str, &str, &str); 3] = [
+    (
+        "sensor",
+        "string",
+        "sensor or job that wrote the file (--sensor)",
+    ),
+    (
+        "date",
+        "date",
+        "UTC date of the table's time column (ts, first_seen, window_start)",
+    ),
+    (
+        "hour",
+        "integer",
+        "UTC hour (0-23) of the table's time column",
+    ),
+];
 
 /// Why a commit failed.
 #[derive(Debug, thiserror::Error)]
@@ -150,12 +166,21 @@ pub fn add_file(local: &Path, table: &str, path: &str) -> Result<AddFile, DeltaE
         meta.file_metadata().key_value_metadata(),
     )
     .map_err(|e| bad(e.to_string()))?;
-    let fields = schema
+    let mut fields = schema
         .fields()
         .iter()
         .map(|f| delta_field(f))
         .collect::<Result<Vec<_>, _>>()
         .map_err(bad)?;
+    // The docs travel with the table: each column's README text as its comment.
+    for f in &mut fields {
+        if let Some(doc) = f["name"]
+            .as_str()
+            .and_then(|n| crate::output::columns::column_doc(table, n))
+        {
+            f["metadata"] = json!({ "comment": doc });
+        }
+    }
     let column = time_column(table);
     let idx = meta
         .file_metadata()
@@ -180,7 +205,7 @@ pub fn add_file(local: &Path, table: &str, path: &str) -> Result<AddFile, DeltaE
     let partition_values = path
         .split('/')
         .filter_map(|part| part.split_once('='))
-        .filter(|(k, _)| PARTITION_COLUMNS.iter().any(|(p, _)| p == k))
+        .filter(|(k, _)| PARTITION_COLUMNS.iter().any(|(p, _, _)| p == k))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     Ok(AddFile {
@@ -383,18 +408,25 @@ impl DeltaLog {
     }
 
     /// The schema (data columns then partition columns) of a new table.
-    fn new_metadata(ours: &[Value]) -> Value {
+    fn new_metadata(table: &str, ours: &[Value]) -> Value {
         let mut fields = ours.to_vec();
-        for (name, t) in PARTITION_COLUMNS {
+        for (name, t, doc) in PARTITION_COLUMNS {
             if !fields.iter().any(|f| f["name"] == name) {
-                fields.push(json!({"name": name, "type": t, "nullable": true, "metadata": {}}));
+                fields.push(json!({
+                    "name": name, "type": t, "nullable": true, "metadata": {"comment": doc},
+                }));
             }
         }
         json!({
             "id": uuid_v4(),
+            "name": table,
+            "description": format!(
+                "tlstap {table}, output schema v{} (each column's comment says what it holds)",
+                crate::output::batch::SCHEMA_VERSION
+            ),
             "format": {"provider": "parquet", "options": {}},
             "schemaString": json!({"type": "struct", "fields": fields}).to_string(),
-            "partitionColumns": PARTITION_COLUMNS.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            "partitionColumns": PARTITION_COLUMNS.iter().map(|(n, _, _)| *n).collect::<Vec<_>>(),
             "configuration": {"tlstap.schema_version": crate::output::batch::SCHEMA_VERSION},
             "createdTime": now_ms(),
         })
@@ -448,7 +480,9 @@ impl DeltaLog {
                         json!({"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}})
                             .to_string(),
                     );
-                    lines.push(json!({ "metaData": Self::new_metadata(ours) }).to_string());
+                    lines.push(
+                        json!({ "metaData": Self::new_metadata(&self.table, ours) }).to_string(),
+                    );
                 }
                 // A table whose metaData this writer cannot see (cleaned up behind a
                 // checkpoint): append only.
@@ -643,6 +677,18 @@ mod tests {
         assert_eq!(w1.counts(), (2, 1));
         let v0 = w1.read_version(0).unwrap();
         assert!(v0[0].get("protocol").is_some() && v0[1].get("metaData").is_some());
+        let schema: Value =
+            serde_json::from_str(v0[1]["metaData"]["schemaString"].as_str().unwrap()).unwrap();
+        let sni = schema["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == "sni")
+            .unwrap();
+        assert!(sni["metadata"]["comment"]
+            .as_str()
+            .unwrap()
+            .contains("server_name"));
         let adds: usize = (0..3)
             .map(|v| {
                 w1.read_version(v)
