@@ -394,7 +394,7 @@ fn column_sum(f: &Path, column: &str) -> i64 {
 
 /// `--table delta`: three jobs appending to one table on S3 at the same time all land,
 /// once each, in one commit per job and table (put-if-absent on the log decides the
-/// race); delta-rs and polars read the table back with exactly their rows.
+/// race); delta-rs, polars and DuckDB read the table back with exactly their rows.
 #[test]
 fn concurrent_jobs_append_to_one_delta_table_on_s3() {
     let tmp = tempfile::tempdir().unwrap();
@@ -429,7 +429,15 @@ fn concurrent_jobs_append_to_one_delta_table_on_s3() {
         assert_same_rows(
             &local.join(format!("{t}.parquet")),
             &format!("s3://lake/tls/{t}"),
-            &["--delta", "--times", "3", "--endpoint", &ep],
+            &[
+                "--delta",
+                "--times",
+                "3",
+                "--endpoint",
+                &ep,
+                "--engines",
+                "pyarrow,polars,duckdb",
+            ],
         );
     }
 }

@@ -203,11 +203,15 @@ fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) {
     };
     for e in rd.flatten() {
         let p = e.path();
-        let hidden = p
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        let hidden = p.file_name().is_some_and(|n| {
+            let n = n.to_string_lossy();
+            n.starts_with('.') || n.starts_with('_')
+        });
         if hidden {
-            continue; // files being written (`.tmp`) and other hidden entries
+            // Files being written (`.tmp`), other hidden entries, and what Spark and
+            // Hive skip too (`_SUCCESS`, a Delta table's `_delta_log/` with its
+            // checkpoint files).
+            continue;
         }
         if p.is_dir() {
             collect_parquet(&p, out);

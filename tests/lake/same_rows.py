@@ -13,7 +13,8 @@ the way a user would: with pyarrow (S3FileSystem, dataset discovery) and with po
 
 With --delta, TARGET is a Delta Lake table (a folder holding _delta_log/): pyarrow reads
 it through delta-rs (the `deltalake` package: the table's current snapshot), polars with
-read_delta, and Spark (local paths only; no delta-spark jar offline) reads the Parquet
+read_delta, DuckDB (scanning the snapshot delta-rs lists, as an Arrow dataset), and Spark
+(local paths only; no delta-spark jar offline) reads the Parquet
 files the snapshot lists, with the partition folders as columns. --times N expects every
 REF row N times (N writers appended the same input).
 
@@ -91,6 +92,19 @@ def delta_polars(path, endpoint):
     return pl.read_delta(path, storage_options=opts).to_dicts()
 
 
+def delta_duckdb(path, endpoint):
+    # DuckDB's own `delta` extension is downloaded at INSTALL time (not offline); here it
+    # scans the table's current snapshot as delta-rs hands it over (an Arrow dataset).
+    import duckdb
+    from deltalake import DeltaTable
+    snapshot = DeltaTable(path, storage_options=delta_opts(endpoint)).to_pyarrow_dataset()
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    rel = con.sql("SELECT * FROM snapshot")
+    cols = rel.columns
+    return [dict(zip(cols, row)) for row in rel.fetchall()]
+
+
 def delta_spark(path, endpoint):
     from deltalake import DeltaTable
     from engines import spark_session
@@ -130,7 +144,8 @@ def main():
     ok = True
     for eng in a.engines.split(","):
         if a.delta:
-            read = {"pyarrow": delta_pyarrow, "polars": delta_polars, "spark": delta_spark}[eng]
+            read = {"pyarrow": delta_pyarrow, "polars": delta_polars, "duckdb": delta_duckdb,
+                    "spark": delta_spark}[eng]
             got = canon(read(a.target, a.endpoint), keep, ignore)
         else:
             read = {"pyarrow": pyarrow_table, "polars": polars_table}[eng]
