@@ -442,7 +442,7 @@ impl Output {
                 &Default::default(),
             )
             .map_err(|e| table_err(e.to_string()))?;
-            commit_delta(&store, &relative_to(&dir, &summary.files))
+            commit_delta(&store, &crate::store::keys_below(&dir, &summary.files))
                 .map_err(|e| table_err(e.to_string()))?;
         }
         Ok((summary, self.counters))
@@ -464,7 +464,7 @@ fn upload_run(
         source,
         kept: stage.to_owned(),
     };
-    let mut files = relative_to(stage, files);
+    let mut files = crate::store::keys_below(stage, files);
     files.sort_by_key(|(rel, _)| (!rel.starts_with("certificates"), rel.clone()));
     let retry = |what: &dyn Fn() -> Result<(), crate::store::StoreError>| {
         let mut wait = std::time::Duration::from_secs(1);
@@ -506,29 +506,10 @@ fn upload_run(
     Ok(urls)
 }
 
-/// `files` below `root`, as `/`-joined relative paths.
-fn relative_to<'a>(root: &Path, files: &'a [PathBuf]) -> Vec<(String, &'a PathBuf)> {
-    files
-        .iter()
-        .filter_map(|p| {
-            let rel = p.strip_prefix(root).ok()?;
-            let rel: Vec<String> = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect();
-            Some((rel.join("/"), p))
-        })
-        .collect()
-}
-
 /// Append a run's files to their Delta tables in `store` (one commit per table).
 fn commit_delta(
     store: &crate::store::Store,
-    files: &[(String, &PathBuf)],
+    files: &[(String, &Path)],
 ) -> Result<u64, crate::store::delta::DeltaError> {
-    let files: Vec<(String, &Path)> = files
-        .iter()
-        .map(|(r, p)| (r.clone(), p.as_path()))
-        .collect();
-    crate::store::delta::DeltaTables::new(store.clone()).commit_files(&files)
+    crate::store::delta::DeltaTables::new(store.clone()).commit_files(files)
 }

@@ -114,17 +114,7 @@ impl LocalTables {
     /// Commit a closed window's files; a failure is counted (the files stay in the
     /// hive layout) and capture goes on.
     fn commit(&mut self, files: &[std::path::PathBuf]) {
-        let list: Vec<(String, &std::path::Path)> = files
-            .iter()
-            .filter_map(|p| {
-                let rel = p.strip_prefix(&self.root).ok()?;
-                let rel: Vec<String> = rel
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect();
-                Some((rel.join("/"), p.as_path()))
-            })
-            .collect();
+        let list = crate::store::keys_below(&self.root, files);
         match self.tables.commit_files(&list) {
             Ok(n) => self.commits += n,
             Err(e) => {
@@ -586,6 +576,12 @@ pub fn run_live(
     if let (Some(spool), Some(u)) = (spool, &cfg.upload) {
         spool.kick();
         let left = spool.finish(u.drain);
+        // Name the files by where they went, not by their place in the spool.
+        for f in &mut report.output.files {
+            if let Some(key) = crate::store::key_below(&cfg.rotate.dir, f) {
+                *f = u.store.url_of(&key).into();
+            }
+        }
         for (k, v) in left
             .counters
             .iter()

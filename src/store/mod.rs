@@ -36,7 +36,23 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use object_store::path::Path as ObjPath;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{ClientConfigKey, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+
+/// Our request and connect timeouts, unless the environment set them (`AWS_TIMEOUT`,
+/// `GOOGLE_CONNECT_TIMEOUT`, ...). The builders' other HTTP settings (proxy, plain
+/// HTTP, certificates) stay as the environment set them.
+macro_rules! default_timeouts {
+    ($b:ident, $k:ident) => {
+        for (key, value) in [
+            (ClientConfigKey::Timeout, REQUEST_TIMEOUT),
+            (ClientConfigKey::ConnectTimeout, CONNECT_TIMEOUT),
+        ] {
+            if $b.get_config_value(&$k::Client(key)).is_none() {
+                $b = $b.with_config($k::Client(key), format!("{}s", value.as_secs()));
+            }
+        }
+    };
+}
 
 /// Connecting to the store gives up after this long.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -152,9 +168,6 @@ impl Store {
             .split_once("://")
             .ok_or_else(|| bad("expected SCHEME://…".into()))?;
         let scheme = scheme.to_ascii_lowercase();
-        let client = ClientOptions::new()
-            .with_connect_timeout(CONNECT_TIMEOUT)
-            .with_timeout(REQUEST_TIMEOUT);
         let retry = RetryConfig {
             max_retries: MAX_RETRIES,
             retry_timeout: RETRY_TIMEOUT,
@@ -167,10 +180,11 @@ impl Store {
         let (inner, prefix): (Arc<dyn ObjectStore>, &str) = match scheme.as_str() {
             "s3" | "s3a" => {
                 let (bucket, prefix) = bucket_and_prefix(rest).map_err(bad)?;
+                use object_store::aws::AmazonS3ConfigKey as K;
                 let mut b = object_store::aws::AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
-                    .with_client_options(client)
                     .with_retry(retry);
+                default_timeouts!(b, K);
                 if let Some(ep) = &opts.s3_endpoint {
                     b = b.with_endpoint(ep.clone());
                 }
@@ -193,19 +207,30 @@ impl Store {
             }
             "gs" => {
                 let (bucket, prefix) = bucket_and_prefix(rest).map_err(bad)?;
-                let b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                use object_store::gcp::GoogleConfigKey as K;
+                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
                     .with_bucket_name(bucket)
-                    .with_client_options(client)
                     .with_retry(retry);
+                default_timeouts!(b, K);
+                // A plain-HTTP endpoint (an emulator) is what GOOGLE_BASE_URL asked for.
+                if b.get_config_value(&K::BaseUrl)
+                    .is_some_and(|u| u.starts_with("http://"))
+                {
+                    b = b.with_config(K::Client(ClientConfigKey::AllowHttp), "true");
+                }
                 (Arc::new(b.build().map_err(store_err)?), prefix)
             }
             "az" | "abfs" | "abfss" => {
                 // az://container/prefix (account from AZURE_STORAGE_ACCOUNT_NAME), or
                 // abfss://container@account.dfs.core.windows.net/prefix.
-                let b = object_store::azure::MicrosoftAzureBuilder::from_env()
+                use object_store::azure::AzureConfigKey as K;
+                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
                     .with_url(url.clone())
-                    .with_client_options(client)
                     .with_retry(retry);
+                default_timeouts!(b, K);
+                if std::env::var("AZURE_STORAGE_ENDPOINT").is_ok_and(|e| e.starts_with("http://")) {
+                    b = b.with_config(K::Client(ClientConfigKey::AllowHttp), "true");
+                }
                 let prefix = rest.split_once('/').map_or("", |(_, p)| p);
                 (Arc::new(b.build().map_err(store_err)?), prefix)
             }
@@ -451,6 +476,25 @@ impl Store {
             runtime().handle().clone(),
         )))
     }
+}
+
+/// `path` below `root` as an object key (its parts joined by `/`); `None` when it is
+/// not below `root`.
+pub fn key_below(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    Some(parts.join("/"))
+}
+
+/// Each of `files` below `root` with its key ([`key_below`]); others are left out.
+pub fn keys_below<'a, P: AsRef<Path>>(root: &Path, files: &'a [P]) -> Vec<(String, &'a Path)> {
+    files
+        .iter()
+        .filter_map(|p| Some((key_below(root, p.as_ref())?, p.as_ref())))
+        .collect()
 }
 
 /// `bucket/prefix/…` → `("bucket", "prefix/…")`.

@@ -135,21 +135,18 @@ fn scan(dir: &Path) -> Vec<Waiting> {
                 walk(root, &path, out);
                 continue;
             }
-            let Ok(rel) = path.strip_prefix(root) else {
+            let Some(rel) = super::key_below(root, &path) else {
                 continue;
             };
-            let rel: Vec<String> = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect();
+            let first = rel.split('/').next().unwrap_or("");
             let table = TABLES
                 .iter()
-                .position(|t| rel.first().is_some_and(|f| f == t))
+                .position(|t| *t == first)
                 .unwrap_or(TABLES.len());
             let window = name.split('.').next().unwrap_or(&name).to_owned();
             out.push(Waiting {
                 path: path.clone(),
-                rel: rel.join("/"),
+                rel,
                 window,
                 table,
                 bytes: md.len(),
