@@ -1231,3 +1231,39 @@ mod memory_tests {
         assert!(table_memory((need - 1) * mib, 2, 1).is_err());
     }
 }
+
+#[cfg(test)]
+mod shard_tests {
+    use super::*;
+
+    fn input(name: &str) -> Input {
+        Input {
+            path: PathBuf::from(name),
+            from_dir: false,
+            object: None,
+        }
+    }
+
+    /// N shards of a list cover it exactly once, whatever order it came in.
+    #[test]
+    fn shards_cover_the_sorted_list_once() {
+        let names: Vec<String> = (0..23).map(|i| format!("s3://b/cap-{i:03}.pcap")).collect();
+        let mut shuffled: Vec<Input> = names.iter().rev().map(|n| input(n)).collect();
+        shuffled.swap(3, 17);
+        for n in [1, 2, 3, 7, 23, 30] {
+            let mut seen: Vec<String> = Vec::new();
+            for k in 1..=n {
+                let part = Shard { k, n }.select(shuffled.clone());
+                let again = Shard { k, n }.select(shuffled.iter().rev().cloned().collect());
+                assert_eq!(part, again, "independent of input order");
+                seen.extend(part.iter().map(|i| i.path.display().to_string()));
+            }
+            seen.sort();
+            assert_eq!(seen, names, "{n} shards");
+        }
+        assert_eq!(Shard::parse("2/8"), Ok(Shard { k: 2, n: 8 }));
+        for bad in ["0/3", "4/3", "3", "a/b", "1/0"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
