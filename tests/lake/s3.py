@@ -6,6 +6,7 @@ Usage: python3 tests/lake/s3.py ENDPOINT COMMAND ARGS
   put-tree BUCKET PREFIX DIR   upload every file below DIR as PREFIX/<relative path>
   list BUCKET PREFIX           print every key below PREFIX, one per line, sorted
   get-tree BUCKET PREFIX DIR   download every object below PREFIX into DIR/<key>
+  etag BUCKET KEY              print the object's ETag (a multipart upload's ends "-<parts>")
 Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (default "test"); region us-east-1.
 """
 
@@ -47,6 +48,8 @@ def main():
             dest = os.path.join(root, k)
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             s3.download_file(bucket, k, dest)
+    elif cmd == "etag":
+        print(s3.head_object(Bucket=args[0], Key=args[1])["ETag"].strip('"'))
     else:
         sys.exit(f"unknown command {cmd}")
 
