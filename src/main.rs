@@ -432,7 +432,7 @@ struct LimitArgs {
     /// Out-of-order segments held per direction before a gap is skipped.
     #[arg(long, default_value_t = ReasmLimits::default().max_ooo_segments, value_name = "N")]
     max_ooo_segments: usize,
-    /// Memory of the whole process, in MiB. A fixed reserve (72 MiB plus 6 MiB per
+    /// Memory of the whole process, in MiB. A fixed reserve (80 MiB plus 6 MiB per
     /// worker thread) is kept for the pipeline; 80 % of the rest is the flow tables'
     /// budget for connection entries, reassembly buffers and held-back segments. New
     /// connections beyond it are refused and counted (flow.memory_limit).

@@ -61,14 +61,14 @@ pub const PUBLISH_EVERY: u64 = 4096;
 /// connections wait on each).
 pub const CHANNEL_BATCHES: usize = 16;
 
-/// Memory a run keeps besides its flow tables and the parser threads' memos (72 MiB): the
+/// Memory a run keeps besides its flow tables and the parser threads' memos (80 MiB): the
 /// binary and the trust store (~28 MB resident on a tiny capture), read windows (with
 /// sharded flow workers, up to `source::file::SPARE_WINDOWS` 1 MiB windows and the
 /// windows' parts in flight), bounded channels and the batches in them, the writer's
 /// row group (35-47 MiB of working set once the end-of-input flush writes a 64k-row
 /// group of unfinished handshakes), and allocator slack. Measured, not derived: see the
 /// README's performance section.
-pub const BASE_RESERVE: usize = 72 << 20;
+pub const BASE_RESERVE: usize = 80 << 20;
 
 /// Part of a flow table's share that its own count may use: on the attack capture
 /// (1 M connections, each an entry, an assembler and 100 bytes) a table's real memory
