@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tlstap::source::{CaptureFile, PacketSource};
 
 mod support;
-use support::lake::{assert_same_rows, python, Moto, AWS_ENV};
+use support::lake::{assert_same_rows, python, tlstap_ok, Moto, AWS_ENV};
 use support::mirror::{free_udp_port, interrupt, vxlan, wait_bound, walk};
 use support::table::read_parquet;
 
@@ -22,17 +22,7 @@ fn testdata() -> &'static Path {
 }
 
 fn tlstap(args: &[&str]) -> Output {
-    let o = Command::new(TLSTAP)
-        .args(args)
-        .envs(AWS_ENV)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "tlstap {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
+    tlstap_ok(AWS_ENV, args)
 }
 
 fn s(p: &Path) -> &str {

@@ -31,7 +31,7 @@ use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutMode, PutOptions, PutPayload};
 
 mod support;
-use support::lake::assert_same_rows;
+use support::lake::{assert_same_rows, tlstap_ok};
 use support::mirror::walk;
 
 const TLSTAP: &str = env!("CARGO_BIN_EXE_tlstap");
@@ -227,17 +227,7 @@ fn put_file(store: &Arc<MicrosoftAzure>, key: &str, local: &Path) {
 }
 
 fn tlstap(az: &Azurite, args: &[&str]) -> Output {
-    let o = Command::new(TLSTAP)
-        .args(args)
-        .envs(az.env())
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "tlstap {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
+    tlstap_ok(az.env(), args)
 }
 
 /// `read --out az://…`: the flat pair and `_SUCCESS` land in the container with the rows

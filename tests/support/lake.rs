@@ -108,6 +108,25 @@ impl Drop for Moto {
     }
 }
 
+/// Run the tlstap binary under test with `env` added; it must succeed.
+pub fn tlstap_ok<K, V>(env: impl IntoIterator<Item = (K, V)>, args: &[&str]) -> Output
+where
+    K: AsRef<std::ffi::OsStr>,
+    V: AsRef<std::ffi::OsStr>,
+{
+    let o = Command::new(env!("CARGO_BIN_EXE_tlstap"))
+        .args(args)
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "tlstap {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
 /// Run `python3 tests/lake/<script> args` with the test credentials.
 pub fn python(script: &str, args: &[&str]) -> Output {
     Command::new("python3")
