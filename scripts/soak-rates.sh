@@ -57,6 +57,14 @@ EXPECT="$(written "$WORK/ref.out")"
 echo "soak-rates: work folder $WORK"
 echo "soak-rates: $CAP: $EXPECT handshakes (tlstap read); rates: $RATES Mbit/s"
 
+# Packets the kernel dropped before any socket saw them (the per-CPU input backlog,
+# /proc/net/softnet_stat's second column): loss no capture path can count.
+softnet_drops() {
+  local sum=0 v
+  while read -r _ v _; do sum=$((sum + 16#$v)); done </proc/net/softnet_stat
+  echo "$sum"
+}
+
 declare -A BEST
 PATHS=("pcap|--workers 1" "pcap|--workers 2" "afpacket|--workers 2")
 for p in "${PATHS[@]}"; do
@@ -69,6 +77,8 @@ for p in "${PATHS[@]}"; do
       --out "$WORK/out" --rotate 600s --stats-interval 1s --buffer-mib 256 2>"$WORK/live.err" &
     TLSTAP_PID=$!
     for _ in $(seq 100); do grep -q 'capturing on' "$WORK/live.err" && break; sleep 0.1; done
+    softnet_before="$(softnet_drops)"
+    rx_before="$(ip netns exec "$NS" cat /sys/class/net/"$NS_IF"/statistics/rx_dropped)"
     tcpreplay -q -i "$HOST_IF" --mbps="$rate" "$CAP" >"$WORK/replay.out" 2>&1 || true
     sleep 3
     kill -INT "$TLSTAP_PID"; wait "$TLSTAP_PID" || true; TLSTAP_PID=""
@@ -79,8 +89,9 @@ for p in "${PATHS[@]}"; do
     fq=""
     pq="$(counter "$WORK/live.err" live.parse_queue_full)"
     cpu="$(grep -o 'in [0-9.]*s' "$WORK/live.err" | tail -1)"
-    rxdrop="$(ip netns exec "$NS" cat /sys/class/net/"$NS_IF"/statistics/rx_dropped)"
-    echo "soak-rates: $engine $opts @ ${rate} Mbit/s: wrote ${got:-0}/$EXPECT, kernel drops ${kernel:-?}, parse queue ${pq:-0}, veth rx_dropped so far $rxdrop ($cpu)"
+    rxdrop=$(( $(ip netns exec "$NS" cat /sys/class/net/"$NS_IF"/statistics/rx_dropped) - rx_before ))
+    softnet=$(( $(softnet_drops) - softnet_before ))
+    echo "soak-rates: $engine $opts @ ${rate} Mbit/s: wrote ${got:-0}/$EXPECT, kernel drops ${kernel:-?}, parse queue ${pq:-0}; before any socket: veth rx_dropped $rxdrop, input backlog (softnet) $softnet ($cpu)"
     if [ "${got:-0}" = "$EXPECT" ] && [ "${kernel:-1}" = 0 ] && [ -z "$fq" ] && [ -z "$pq" ]; then
       BEST["$p"]="$rate"
     else
