@@ -804,7 +804,7 @@ fn process_file(
             .store
             .reader(&obj.rel)
             .map_err(|e| SourceError::Io(std::io::Error::other(e.to_string())))
-            .and_then(CaptureFile::from_reader),
+            .and_then(CaptureFile::read_ahead),
         None => CaptureFile::open_stoppable(path, stop.clone()),
     };
     let mut src = match opened {

@@ -102,6 +102,100 @@ impl Endian {
     }
 }
 
+/// Room left in front of each read-ahead window for the unread end of the previous
+/// one (a record cut by the window's end); longer records are joined by a copy.
+pub const AHEAD_FRONT: usize = 64 << 10;
+
+/// Filled windows waiting for the capture thread.
+pub const AHEAD_DEPTH: usize = 2;
+
+/// A thread (`tlstap-prefetch`) reading an input ahead into whole windows of
+/// [`AHEAD_FRONT`] + [`READ_BUFFER_LEN`] bytes, at most [`AHEAD_DEPTH`] ahead, and taking
+/// finished windows back for reuse. The kernel's `read(2)` copy (and gzip
+/// decompression) then runs beside the decoding instead of in the capture thread: on
+/// the dense bench the copy was about 70 % of that thread.
+///
+/// Invariants: windows arrive in input order; an error ends the stream after the windows
+/// before it; dropping the value stops the thread (it finishes at most one `read(2)`).
+struct ReadAhead {
+    filled: Option<crossbeam_channel::Receiver<io::Result<Vec<u8>>>>,
+    free: crossbeam_channel::Sender<Vec<u8>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ReadAhead {
+    fn start(mut rd: Box<dyn Read + Send>) -> io::Result<ReadAhead> {
+        let (filled_tx, filled_rx) = crossbeam_channel::bounded(AHEAD_DEPTH);
+        let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<u8>>(SPARE_WINDOWS + AHEAD_DEPTH);
+        let full = AHEAD_FRONT + READ_BUFFER_LEN;
+        let thread = std::thread::Builder::new()
+            .name("tlstap-prefetch".into())
+            .spawn(move || {
+                loop {
+                    let mut buf = free_rx.try_recv().unwrap_or_else(|_| vec![0; full]);
+                    buf.resize(full, 0);
+                    let mut got = AHEAD_FRONT;
+                    while got < full {
+                        match rd.read(&mut buf[got..]) {
+                            Ok(0) => break,
+                            Ok(k) => got += k,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => {
+                                let _ = filled_tx.send(Err(e));
+                                crate::threadcpu::finish_thread();
+                                return;
+                            }
+                        }
+                    }
+                    let end = got < full;
+                    if got > AHEAD_FRONT {
+                        buf.truncate(got);
+                        if filled_tx.send(Ok(buf)).is_err() {
+                            break;
+                        }
+                    }
+                    if end {
+                        break;
+                    }
+                }
+                crate::threadcpu::finish_thread();
+            })?;
+        Ok(ReadAhead {
+            filled: Some(filled_rx),
+            free: free_tx,
+            thread: Some(thread),
+        })
+    }
+
+    /// The next filled window (bytes from [`AHEAD_FRONT`] on), `None` at the end.
+    fn next(&mut self) -> io::Result<Option<Vec<u8>>> {
+        match self.filled.as_ref().map(|f| f.recv()) {
+            Some(Ok(Ok(b))) => Ok(Some(b)),
+            Some(Ok(Err(e))) => {
+                self.filled = None; // nothing follows an error
+                Err(e)
+            }
+            Some(Err(_)) | None => Ok(None),
+        }
+    }
+
+    /// A window nobody reads any more, for reuse.
+    fn give_back(&self, buf: Vec<u8>) {
+        if buf.capacity() >= AHEAD_FRONT + READ_BUFFER_LEN {
+            let _ = self.free.try_send(buf);
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.filled = None; // the thread's next send fails and it ends
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Counts bytes pulled from the underlying (possibly compressed) input.
 struct Counting<R> {
     inner: R,
@@ -160,6 +254,9 @@ struct Found {
 /// A pcap or pcapng file (optionally gzip-compressed) read packet by packet.
 pub struct CaptureFile {
     rd: Box<dyn Read + Send>,
+    /// A thread of its own reading (and decompressing) ahead into whole windows, for
+    /// files and object-storage streams ([`ReadAhead`]); `None`: `rd` is read here.
+    ahead: Option<ReadAhead>,
     consumed: Arc<AtomicU64>,
     gz: bool,
     /// Offset in the decompressed stream of the next unread byte (for error messages).
@@ -320,7 +417,17 @@ impl CaptureFile {
     /// Opens a capture file; the format is detected from its content.
     pub fn open(path: &Path) -> Result<CaptureFile, SourceError> {
         let f = File::open(path)?;
-        Self::from_reader(Box::new(f))
+        Self::read_ahead(Box::new(f))
+    }
+
+    /// [`from_reader`](Self::from_reader) for an input that never blocks for long (a
+    /// file, an object-storage stream): a thread of its own reads and decompresses
+    /// ahead ([`ReadAhead`]), so the capture thread only decodes.
+    pub fn read_ahead(r: Box<dyn Read + Send>) -> Result<CaptureFile, SourceError> {
+        let mut cf = Self::from_reader(r)?;
+        let rd = std::mem::replace(&mut cf.rd, Box::new(io::empty()));
+        cf.ahead = Some(ReadAhead::start(rd)?);
+        Ok(cf)
     }
 
     /// Opens a capture file, or standard input for `-`. A pipe, FIFO or terminal is
@@ -342,7 +449,7 @@ impl CaptureFile {
         }
         let f = File::open(path)?;
         if f.metadata()?.is_file() {
-            return Self::from_reader(Box::new(f));
+            return Self::read_ahead(Box::new(f));
         }
         let fd = f.as_raw_fd();
         Self::from_reader(Box::new(StopAware { inner: f, fd, stop }))
@@ -372,6 +479,7 @@ impl CaptureFile {
         };
         let mut cf = CaptureFile {
             rd: stream,
+            ahead: None,
             consumed,
             gz,
             offset: 0,
@@ -446,6 +554,9 @@ impl CaptureFile {
         if have >= n {
             return Ok(n);
         }
+        if self.ahead.is_some() {
+            return self.available_ahead(n);
+        }
         if Arc::get_mut(&mut self.win).is_none() {
             // Workers still read packets in this window: carry the unread bytes over
             // to a window nobody holds.
@@ -484,6 +595,67 @@ impl CaptureFile {
             }
         }
         Ok(self.end.min(n))
+    }
+
+    /// [`available`](Self::available) with a read-ahead thread: each filled window it
+    /// hands over becomes the current one, with the unread bytes of the old one (a
+    /// record cut by its end) copied into the room left in front of the new bytes.
+    fn available_ahead(&mut self, n: usize) -> Result<usize, SourceError> {
+        while self.end.saturating_sub(self.pos) < n {
+            let Some(ahead) = self.ahead.as_mut() else {
+                break;
+            };
+            let mut buf = match ahead.next() {
+                Ok(Some(b)) => b,
+                Ok(None) => break,
+                Err(e) if self.gz => return Err(gz_error(e, self.offset + self.end as u64)),
+                Err(e) => return Err(SourceError::Io(e)),
+            };
+            let have = self.end.saturating_sub(self.pos);
+            let unread = self.win.get(self.pos..self.end).unwrap_or_default();
+            let fresh = buf.len().saturating_sub(AHEAD_FRONT);
+            let next = if have <= AHEAD_FRONT {
+                let start = AHEAD_FRONT - have;
+                if let Some(dst) = buf.get_mut(start..AHEAD_FRONT) {
+                    dst.copy_from_slice(unread);
+                }
+                (self.pos, self.end) = (start, AHEAD_FRONT + fresh);
+                buf
+            } else {
+                // A record longer than the room in front: join the two.
+                let mut joined = Vec::with_capacity(have + fresh);
+                joined.extend_from_slice(unread);
+                joined.extend_from_slice(buf.get(AHEAD_FRONT..).unwrap_or_default());
+                ahead.give_back(buf);
+                (self.pos, self.end) = (0, have + fresh);
+                joined
+            };
+            let old = std::mem::replace(&mut self.win, Arc::new(next));
+            self.retire(old);
+        }
+        Ok(self.end.saturating_sub(self.pos).min(n))
+    }
+
+    /// A window the reader is done with goes back to the read-ahead thread once the
+    /// flow workers are done with it too (kept meanwhile, at most [`SPARE_WINDOWS`]).
+    fn retire(&mut self, old: Arc<Vec<u8>>) {
+        let Some(ahead) = self.ahead.as_ref() else {
+            return;
+        };
+        if self.spares.len() < SPARE_WINDOWS {
+            self.spares.push(old);
+        }
+        let mut i = 0;
+        while i < self.spares.len() {
+            if Arc::strong_count(&self.spares[i]) == 1 {
+                let w = self.spares.swap_remove(i);
+                if let Ok(v) = Arc::try_unwrap(w) {
+                    ahead.give_back(v);
+                }
+            } else {
+                i += 1;
+            }
+        }
     }
 
     /// A window nobody else holds: a spare whose readers are done, or a new one.

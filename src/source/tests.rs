@@ -587,3 +587,63 @@ proptest! {
         drain(gzip(&f));
     }
 }
+
+/// Every packet of `cf` (owned), and the error that ended it, if any.
+fn packets_of(mut cf: CaptureFile) -> (Vec<Pkt>, Option<String>) {
+    let mut pkts = Vec::new();
+    let mut err = None;
+    while let Some(r) = cf.next_packet() {
+        match r {
+            Ok(p) => pkts.push(Pkt {
+                ts_ns: p.ts_ns,
+                linktype: p.linktype,
+                orig_len: p.orig_len,
+                data: p.data.to_vec(),
+            }),
+            Err(e) => err = Some(e.to_string()),
+        }
+    }
+    (pkts, err)
+}
+
+/// The read-ahead thread hands over whole windows; records cut by a window's end
+/// (short ones, and ones longer than the room kept in front) come out whole and in
+/// order, plain and gzip-compressed, truncated or not: exactly what reading in the
+/// capture thread gives.
+#[test]
+fn read_ahead_gives_the_packets_of_a_direct_read() {
+    use super::file::{AHEAD_FRONT, READ_BUFFER_LEN};
+    let mut v = pcap_header(false, 0xa1b2_c3d4, 300_000, 1);
+    let mut i = 0u32;
+    let mut last_start = 0;
+    // About 4 windows: mostly small records, some longer than AHEAD_FRONT.
+    while v.len() < 4 * READ_BUFFER_LEN + 12_345 {
+        last_start = v.len();
+        let len = match i % 97 {
+            0 => AHEAD_FRONT + 5_000 + (i as usize % 7_000),
+            _ => 60 + (i as usize * 37) % 1_500,
+        };
+        let data: Vec<u8> = (0..len).map(|k| (k as u32 ^ i) as u8).collect();
+        pcap_record(&mut v, false, i, i % 1_000_000, &data, len as u32 + 3);
+        i += 1;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cut = last_start + 16 + 5; // inside the last record
+    for (name, bytes) in [
+        ("plain.pcap", v.clone()),
+        ("plain.pcap.gz", gzip(&v)),
+        ("cut.pcap", v[..cut].to_vec()),
+        ("cut.pcap.gz", gzip(&v[..cut])),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let direct = packets_of(CaptureFile::from_reader(Box::new(Cursor::new(bytes))).unwrap());
+        let ahead = packets_of(CaptureFile::open(&path).unwrap());
+        assert_eq!(ahead.0.len(), direct.0.len(), "{name}");
+        assert!(ahead.0 == direct.0, "{name}: packets differ");
+        assert_eq!(ahead.1, direct.1, "{name}");
+        let whole = name.starts_with("plain");
+        assert_eq!(ahead.1.is_none(), whole, "{name}: {:?}", ahead.1);
+        assert_eq!(direct.0.len(), i as usize - usize::from(!whole), "{name}");
+    }
+}
