@@ -20,6 +20,12 @@ struct Pkt {
 
 fn read_all(bytes: Vec<u8>) -> (Vec<Pkt>, Option<SourceError>, CaptureFile) {
     let mut cf = CaptureFile::from_reader(Box::new(Cursor::new(bytes))).expect("opens");
+    let (pkts, err) = collect(&mut cf);
+    (pkts, err, cf)
+}
+
+/// Every packet (owned) until the end, and the one error that ended it, if any.
+fn collect(cf: &mut CaptureFile) -> (Vec<Pkt>, Option<SourceError>) {
     let mut pkts = Vec::new();
     let mut err = None;
     while let Some(r) = cf.next_packet() {
@@ -37,7 +43,7 @@ fn read_all(bytes: Vec<u8>) -> (Vec<Pkt>, Option<SourceError>, CaptureFile) {
         }
     }
     assert!(cf.next_packet().is_none(), "stays finished");
-    (pkts, err, cf)
+    (pkts, err)
 }
 
 fn open_err(bytes: Vec<u8>) -> SourceError {
@@ -588,22 +594,10 @@ proptest! {
     }
 }
 
-/// Every packet of `cf` (owned), and the error that ended it, if any.
+/// Every packet of `cf` (owned), and the error that ended it, as text.
 fn packets_of(mut cf: CaptureFile) -> (Vec<Pkt>, Option<String>) {
-    let mut pkts = Vec::new();
-    let mut err = None;
-    while let Some(r) = cf.next_packet() {
-        match r {
-            Ok(p) => pkts.push(Pkt {
-                ts_ns: p.ts_ns,
-                linktype: p.linktype,
-                orig_len: p.orig_len,
-                data: p.data.to_vec(),
-            }),
-            Err(e) => err = Some(e.to_string()),
-        }
-    }
-    (pkts, err)
+    let (pkts, err) = collect(&mut cf);
+    (pkts, err.map(|e| e.to_string()))
 }
 
 /// The read-ahead thread hands over whole windows; records cut by a window's end
