@@ -436,12 +436,8 @@ impl Output {
                 upload_run(store, &dir, &summary.files, self.cfg.layout, self.cfg.table)?;
         } else if self.cfg.table == TableFormat::Delta {
             let table_err = |reason: String| OutputError::Table { reason, kept: None };
-            let abs = std::fs::canonicalize(&dir).map_err(|e| table_err(e.to_string()))?;
-            let store = crate::store::Store::create(
-                &format!("file://{}", abs.display()),
-                &Default::default(),
-            )
-            .map_err(|e| table_err(e.to_string()))?;
+            let store =
+                crate::store::Store::local_folder(&dir).map_err(|e| table_err(e.to_string()))?;
             commit_delta(&store, &crate::store::keys_below(&dir, &summary.files))
                 .map_err(|e| table_err(e.to_string()))?;
         }

@@ -95,13 +95,7 @@ struct LocalTables {
 
 impl LocalTables {
     fn open(root: &std::path::Path) -> Result<LocalTables, crate::store::StoreError> {
-        let abs =
-            std::fs::canonicalize(root).map_err(|source| crate::store::StoreError::Local {
-                path: root.display().to_string(),
-                source,
-            })?;
-        let store =
-            crate::store::Store::create(&format!("file://{}", abs.display()), &Default::default())?;
+        let store = crate::store::Store::local_folder(root)?;
         Ok(LocalTables {
             tables: DeltaTables::new(store),
             root: root.to_owned(),

@@ -260,6 +260,18 @@ impl Store {
         Ok(Store { url, inner, prefix })
     }
 
+    /// A local folder as a store (`file://` of its absolute path), to write into.
+    pub fn local_folder(dir: &Path) -> Result<Store, StoreError> {
+        let abs = std::fs::canonicalize(dir).map_err(|source| StoreError::Local {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        Self::create(
+            &format!("file://{}", abs.display()),
+            &StoreOptions::default(),
+        )
+    }
+
     /// The URL as given (no trailing `/`).
     pub fn url(&self) -> &str {
         &self.url
@@ -363,31 +375,40 @@ impl Store {
 
     /// Every object below the prefix, as `(relative key, size)`, sorted by key.
     pub fn list(&self, limit: Duration) -> Result<Vec<(String, u64)>, StoreError> {
-        let inner = Arc::clone(&self.inner);
-        let prefix = self.prefix.clone();
-        let strip = self.prefix.clone();
-        let mut out: Vec<(String, u64)> = self.block_on("", limit, async move {
-            let metas: Vec<_> = inner
-                .list(if prefix.as_ref().is_empty() {
-                    None
-                } else {
-                    Some(&prefix)
-                })
-                .try_collect()
-                .await?;
-            Ok(metas
-                .into_iter()
-                .map(|m| {
-                    let rel = match m.location.prefix_match(&strip) {
-                        Some(parts) => parts.map(|p| p.as_ref().to_owned()).collect::<Vec<_>>(),
-                        None => vec![m.location.to_string()],
-                    };
-                    (rel.join("/"), m.size)
-                })
-                .collect())
-        })?;
+        let mut out: Vec<(String, u64)> = self
+            .list_below("", None, limit)?
+            .into_iter()
+            .map(|m| {
+                let rel: Vec<String> = match m.location.prefix_match(&self.prefix) {
+                    Some(parts) => parts.map(|p| p.as_ref().to_owned()).collect(),
+                    None => vec![m.location.to_string()],
+                };
+                (rel.join("/"), m.size)
+            })
+            .collect();
         out.sort();
         Ok(out)
+    }
+
+    /// The objects below `rel_dir` (the whole prefix for `""`), after `after` when
+    /// given, unsorted.
+    fn list_below(
+        &self,
+        rel_dir: &str,
+        after: Option<&str>,
+        limit: Duration,
+    ) -> Result<Vec<object_store::ObjectMeta>, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        let dir = self.key(rel_dir);
+        let offset = after.map(|a| self.key(&format!("{rel_dir}/{a}")));
+        self.block_on(rel_dir, limit, async move {
+            let dir = (!dir.as_ref().is_empty()).then_some(dir);
+            let stream = match &offset {
+                Some(o) => inner.list_with_offset(dir.as_ref(), o),
+                None => inner.list(dir.as_ref()),
+            };
+            stream.try_collect().await
+        })
     }
 
     /// Write `bytes` as `rel` only if no object has that name (S3 `If-None-Match: *`,
@@ -435,20 +456,11 @@ impl Store {
         after: Option<&str>,
         limit: Duration,
     ) -> Result<Vec<String>, StoreError> {
-        let inner = Arc::clone(&self.inner);
-        let dir = self.key(rel_dir);
-        let offset = after.map(|a| self.key(&format!("{rel_dir}/{a}")));
-        let mut names: Vec<String> = self.block_on(rel_dir, limit, async move {
-            let stream = match &offset {
-                Some(o) => inner.list_with_offset(Some(&dir), o),
-                None => inner.list(Some(&dir)),
-            };
-            let metas: Vec<_> = stream.try_collect().await?;
-            Ok(metas
-                .into_iter()
-                .filter_map(|m| m.location.filename().map(str::to_owned))
-                .collect())
-        })?;
+        let mut names: Vec<String> = self
+            .list_below(rel_dir, after, limit)?
+            .into_iter()
+            .filter_map(|m| m.location.filename().map(str::to_owned))
+            .collect();
         names.sort();
         Ok(names)
     }
