@@ -166,6 +166,23 @@ impl CertClaims {
 
 const NS_PER_US: i64 = 1_000;
 
+/// [`analyze_flow`] for each of a batch of connections, in order (the parser pool's
+/// unit of work, for `read` and `live` alike).
+pub fn analyze_flows(
+    recs: Vec<FlowRecord>,
+    source: &Arc<str>,
+    claims: &CertClaims,
+    validator: &Validator,
+) -> Vec<Analyzed> {
+    // Sized up front: rows are large, and growing by doubling copied each several times.
+    let mut rows = Vec::with_capacity(recs.len());
+    rows.extend(
+        recs.into_iter()
+            .filter_map(|r| analyze_flow(r, source, claims, validator)),
+    );
+    rows
+}
+
 /// Parse one connection into its row, its findings and certificate sightings. `None`
 /// for a UDP flow that turned out not to be QUIC (no Initial packet decrypted: the
 /// content only looked like one).

@@ -38,7 +38,7 @@ use crate::flow::table::{FlowLimits, FlowRecord, FlowTable};
 use crate::output::rotate::FolderLock;
 use crate::output::TableFormat;
 use crate::output::{OutputError, RotateConfig, Rotator, StatsRow};
-use crate::row::{analyze_flow, Analyzed, CertClaims};
+use crate::row::{analyze_flows, Analyzed, CertClaims};
 use crate::source::live::CaptureStats;
 use crate::source::{
     AfPacketConfig, AfPacketSource, FanoutConfig, FanoutMode, ListenSpec, LiveCapture, LiveConfig,
@@ -694,10 +694,7 @@ fn parse_worker(
     validator: &Validator,
 ) {
     for recs in rx {
-        let rows = recs
-            .into_iter()
-            .filter_map(|r| analyze_flow(r, source, claims, validator))
-            .collect();
+        let rows = analyze_flows(recs, source, claims, validator);
         if tx.send(rows).is_err() {
             return;
         }

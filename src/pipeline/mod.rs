@@ -45,7 +45,7 @@ use crate::certs::chain::{TrustStore, Validator, DEFAULT_CACHE_LIMIT};
 use crate::decode::{Decoder, DecoderLimits, Packet};
 use crate::flow::table::{FlowLimits, FlowRecord, FlowStats, FlowTable, SweepClock};
 use crate::output::{Chunk, Output, OutputConfig, OutputError, OutputSummary};
-use crate::row::{analyze_flow, Analyzed, CertClaims};
+use crate::row::{analyze_flow, analyze_flows, CertClaims};
 use crate::source::{BpfFilter, CaptureFile, PacketSource, SourceError};
 use crate::stats::Counters;
 pub use live::{run_live, CaptureEngine, LiveRunConfig, LiveRunError, LiveUpload};
@@ -1044,10 +1044,7 @@ fn parse_worker(
         let out = match msg {
             ToParse::Flows(id, recs) => {
                 let src = &sources[id.0];
-                let rows: Vec<Analyzed> = recs
-                    .into_iter()
-                    .filter_map(|r| analyze_flow(r, src, claims, validator))
-                    .collect();
+                let rows = analyze_flows(recs, src, claims, validator);
                 ToWrite::Chunk(id, Chunk::new(rows).map(Box::new).map_err(Into::into))
             }
             ToParse::FileDone(file, res) => ToWrite::FileDone(file, res),

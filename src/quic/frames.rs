@@ -63,7 +63,10 @@ pub fn parse<'a>(
             break;
         };
         let ok = match ty {
-            PADDING => Some(()),
+            PADDING => {
+                r.skip_zeros();
+                Some(())
+            }
             PING => {
                 s.pings += 1;
                 Some(())
@@ -155,6 +158,20 @@ mod tests {
         assert_eq!(s.crypto_frames, 1);
         assert_eq!(c[0].1.len(), 241);
         assert!(!s.truncated);
+    }
+
+    #[test]
+    fn padding_runs_between_frames() {
+        // PADDING runs before, between and after frames (some senders pad in the middle),
+        // and a two-byte PADDING type (0x4000, not minimal but valid) as one frame.
+        let p = hex("0000 01 000000 0600026869 4000 00 01 0000");
+        let (s, c) = collect(&p);
+        assert_eq!(s.pings, 2);
+        assert_eq!(c, vec![(0, b"hi".to_vec())]);
+        assert!(!s.truncated && s.unknown_type.is_none());
+        let (s, c) = collect(&[0; 1200]);
+        assert_eq!((s.pings, s.crypto_frames, s.truncated), (0, 0, false));
+        assert!(c.is_empty());
     }
 
     #[test]

@@ -50,6 +50,12 @@ impl<'a> Reader<'a> {
     pub fn remaining(&self) -> usize {
         self.buf.len().saturating_sub(self.pos)
     }
+    /// Step over a run of zero bytes (PADDING frames: an Initial is padded to 1200
+    /// bytes, so one frame a byte would be most of the parse).
+    pub fn skip_zeros(&mut self) {
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        self.pos += rest.iter().position(|&b| b != 0).unwrap_or(rest.len());
+    }
     pub fn u8(&mut self) -> Option<u8> {
         let b = *self.buf.get(self.pos)?;
         self.pos += 1;
