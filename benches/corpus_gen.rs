@@ -41,6 +41,9 @@ use std::path::{Path, PathBuf};
 use tlstap::quic::version::{support, Support};
 use tlstap::source::{CaptureFile, PacketSource};
 
+#[path = "../tests/support/pcap.rs"]
+mod pcap;
+
 /// Version of what this file writes; the bench regenerates a corpus whose stamp names
 /// another one (or other templates, or another spec).
 pub const GENERATOR_VERSION: u32 = 2;
@@ -989,25 +992,6 @@ fn synth(template: &[u8], seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
     f
 }
 
-/// Classic pcap header: little-endian, nanosecond timestamps, Ethernet.
-fn write_header(w: &mut impl Write) -> std::io::Result<()> {
-    w.write_all(&0xa1b23c4du32.to_le_bytes())?;
-    w.write_all(&2u16.to_le_bytes())?;
-    w.write_all(&4u16.to_le_bytes())?;
-    w.write_all(&[0; 8])?;
-    w.write_all(&262_144u32.to_le_bytes())?;
-    w.write_all(&1u32.to_le_bytes())
-}
-
-/// One record with a nanosecond timestamp.
-fn write_record(w: &mut impl Write, ts: i64, frame: &[u8]) -> std::io::Result<()> {
-    w.write_all(&((ts / 1_000_000_000) as u32).to_le_bytes())?;
-    w.write_all(&((ts % 1_000_000_000) as u32).to_le_bytes())?;
-    w.write_all(&(frame.len() as u32).to_le_bytes())?;
-    w.write_all(&(frame.len() as u32).to_le_bytes())?;
-    w.write_all(frame)
-}
-
 /// Flow `f`'s client: a 10.0.0.0/8 address (a bijection of `f` below 2^24, so no two
 /// flows share one) and an ephemeral port in Linux's default range 32768-60999.
 fn client_of(f: usize) -> ([u8; 4], u16) {
@@ -1068,7 +1052,7 @@ pub fn generate(
     plan.sort_by_key(|p| (p.ts, p.flow, p.idx));
 
     let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
-    write_header(&mut w)?;
+    pcap::write_header(&mut w, pcap::NANOS, 262_144, pcap::ETHERNET)?;
     let mut bulk = vec![0u8; bulk_seg];
     for (i, b) in bulk.iter_mut().enumerate() {
         *b = (i * 131 % 251) as u8;
@@ -1133,7 +1117,7 @@ pub fn generate(
         if let Some(how) = spec.tunnel(f) {
             frame = encapsulate(&frame, how, f, from_client);
         }
-        write_record(&mut w, p.ts, &frame)?;
+        pcap::write_record_ns(&mut w, p.ts, &frame)?;
         packets += 1;
         bytes += 16 + frame.len() as u64;
     }
@@ -1145,37 +1129,12 @@ pub fn generate(
 /// nothing: a half-open / never-finishing flood.
 pub fn generate_attack(out: &Path, n: usize) -> std::io::Result<()> {
     let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
-    write_header(&mut w)?;
+    pcap::write_header(&mut w, pcap::NANOS, 262_144, pcap::ETHERNET)?;
     let mut hello = vec![0x16, 3, 1, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03];
     hello.resize(100, 0x41);
-    let frame = |payload: &[u8], seq: u32, flags: u8| -> Vec<u8> {
-        let mut f = vec![0u8; 12];
-        f.extend_from_slice(&[0x08, 0x00]);
-        let total = 40 + payload.len();
-        f.extend_from_slice(&[
-            0x45,
-            0,
-            (total >> 8) as u8,
-            total as u8,
-            0,
-            0,
-            0x40,
-            0,
-            64,
-            6,
-            0,
-            0,
-        ]);
-        f.extend_from_slice(&[0; 8]);
-        f.extend_from_slice(&[0; 4]);
-        f.extend_from_slice(&seq.to_be_bytes());
-        f.extend_from_slice(&0u32.to_be_bytes());
-        f.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-        f.extend_from_slice(payload);
-        f
-    };
-    let syn = frame(&[], 1000, 0x02);
-    let data = frame(&hello, 1001, 0x18);
+    // Addresses and ports are set per connection below.
+    let syn = pcap::eth_ipv4_tcp([0; 4], [0; 4], 0, 0, 1000, 0x02, &[]);
+    let data = pcap::eth_ipv4_tcp([0; 4], [0; 4], 0, 0, 1001, 0x18, &hello);
     let t0: i64 = 1_700_000_000_000_000_000;
     for i in 0..n {
         let client = [10, (i >> 16) as u8, (i >> 8) as u8, i as u8];
@@ -1186,7 +1145,7 @@ pub fn generate_attack(out: &Path, n: usize) -> std::io::Result<()> {
         for (k, f) in [&syn, &data].into_iter().enumerate() {
             let mut f = f.clone();
             rewrite(&mut f, true, client, server, cport, 443);
-            write_record(&mut w, ts + k as i64 * 1000, &f)?;
+            pcap::write_record_ns(&mut w, ts + k as i64 * 1000, &f)?;
         }
     }
     w.flush()

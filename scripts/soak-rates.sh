@@ -15,6 +15,7 @@
 # binary unless TLSTAP points at another (cargo build --release first). Everything it
 # creates (namespace, veth, temp folder) is removed on exit.
 set -euo pipefail
+. "$(dirname "$0")/lib-veth.sh"
 cd "$(dirname "$0")/.."
 CAP="${1:-target/bench-corpus/dense.pcap}"
 RATES="${2:-100 200 400 800 1600 3200}"
@@ -22,8 +23,7 @@ TLSTAP="${TLSTAP:-${CARGO_TARGET_DIR:-target}/release/tlstap}"
 NS=tlstap-rates
 HOST_IF=trate0
 NS_IF=trate1
-[ "$(id -u)" -eq 0 ] || { echo "soak-rates: needs root (namespaces, capture)" >&2; exit 2; }
-command -v tcpreplay >/dev/null || { echo "soak-rates: install tcpreplay" >&2; exit 2; }
+veth_require soak-rates
 [ -x "$TLSTAP" ] || { echo "soak-rates: no tlstap binary at $TLSTAP" >&2; exit 2; }
 [ -f "$CAP" ] || { echo "soak-rates: no capture $CAP (cargo bench --bench e2e makes the corpora)" >&2; exit 2; }
 
@@ -35,19 +35,14 @@ BACKLOG="$(sysctl -n net.core.netdev_max_backlog)"
 cleanup() {
   sysctl -qw net.core.netdev_max_backlog="$BACKLOG" || true
   [ -n "$TLSTAP_PID" ] && kill -9 "$TLSTAP_PID" 2>/dev/null || true
-  ip link del "$HOST_IF" 2>/dev/null || true
-  ip netns del "$NS" 2>/dev/null || true
+  veth_down
   [ -n "${KEEP:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 sysctl -qw net.core.netdev_max_backlog=300000
 
-ip netns add "$NS"
-ip link add "$HOST_IF" type veth peer name "$NS_IF"
-ip link set "$NS_IF" netns "$NS"
 # Captures hold frames larger than 1500 bytes (offloaded segments, loopback).
-ip link set "$HOST_IF" mtu 65535 up
-ip netns exec "$NS" ip link set "$NS_IF" mtu 65535 up
+veth_up 65535
 
 written() { sed -n 's/^  written: \([0-9]*\) handshakes.*/\1/p' "$1" | tail -1; }
 counter() { awk -v k="$2" '$1 == k { print $2 }' "$1" | tail -1; }

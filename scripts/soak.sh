@@ -10,6 +10,7 @@
 # debug binary unless TLSTAP points at another (a release build is what to measure on
 # real hardware). Everything it creates (namespace, veth, temp folder) is removed on exit.
 set -euo pipefail
+. "$(dirname "$0")/lib-veth.sh"
 cd "$(dirname "$0")/.."
 MINUTES="${1:-2}"
 MBPS="${2:-100}"
@@ -17,8 +18,7 @@ TLSTAP="${TLSTAP:-${CARGO_TARGET_DIR:-target}/debug/tlstap}"
 NS=tlstap-soak
 HOST_IF=tsoak0
 NS_IF=tsoak1
-[ "$(id -u)" -eq 0 ] || { echo "soak: needs root (namespaces, capture)" >&2; exit 2; }
-command -v tcpreplay >/dev/null || { echo "soak: install tcpreplay" >&2; exit 2; }
+veth_require soak
 [ -x "$TLSTAP" ] || { echo "soak: no tlstap binary at $TLSTAP (cargo build first)" >&2; exit 2; }
 
 WORK="$(mktemp -d)"
@@ -27,8 +27,7 @@ TLSTAP_PID=""
 cleanup() {
   [ -n "$REPLAY_PID" ] && kill "$REPLAY_PID" 2>/dev/null || true
   [ -n "$TLSTAP_PID" ] && kill -9 "$TLSTAP_PID" 2>/dev/null || true
-  ip link del "$HOST_IF" 2>/dev/null || true
-  ip netns del "$NS" 2>/dev/null || true
+  veth_down
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -41,11 +40,7 @@ done < <(find testdata -name '*.pcap' -o -name '*.pcapng' | sort)
 mergecap -a -F pcap -w "$WORK/all.pcap" "${files[@]}"
 echo "soak: ${#files[@]} captures, $(tcpdump -r "$WORK/all.pcap" 2>/dev/null | wc -l) packets per loop, ${MBPS} Mbit/s, ${MINUTES} min"
 
-ip netns add "$NS"
-ip link add "$HOST_IF" type veth peer name "$NS_IF"
-ip link set "$NS_IF" netns "$NS"
-ip link set "$HOST_IF" up
-ip netns exec "$NS" ip link set "$NS_IF" up
+veth_up
 ip netns exec "$NS" ip link set lo up
 
 ip netns exec "$NS" "$TLSTAP" live -i "$NS_IF" --out "$WORK/out" --rotate 30s \

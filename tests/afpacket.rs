@@ -43,6 +43,12 @@ struct Veth {
 }
 
 impl Veth {
+    /// The pair a test captures on, named by `tag`; `None` (after [`can_capture`] said
+    /// why) when the kernel cannot be tested here.
+    fn for_test(tag: &str) -> Option<Veth> {
+        can_capture().then(|| Veth::new(tag))
+    }
+
     fn new(tag: &str) -> Veth {
         let id = std::process::id() % 100_000;
         let (cap, inj) = (format!("tt{tag}{id}c"), format!("tt{tag}{id}i"));
@@ -379,10 +385,9 @@ fn v6(net: u16, i: usize) -> IpAddr {
 /// (`PACKET_FANOUT_FLAG_DEFRAG`) and lands with its flow.
 #[test]
 fn fanout_hash_keeps_both_directions_of_a_flow_together() {
-    if !can_capture() {
+    let Some(veth) = Veth::for_test("h") else {
         return;
-    }
-    let veth = Veth::new("h");
+    };
     let mut srcs = fanout_pair(&veth.cap, group_id(0));
     let mut frames = Vec::new();
     const FLOWS: usize = 128;
@@ -452,10 +457,9 @@ fn fanout_hash_keeps_both_directions_of_a_flow_together() {
 /// the other (older kernels stopped at the label).
 #[test]
 fn fanout_hash_limits_tunnels_and_ipv6_fragments() {
-    if !can_capture() {
+    let Some(veth) = Veth::for_test("l") else {
         return;
-    }
-    let veth = Veth::new("l");
+    };
     let mut srcs = fanout_pair(&veth.cap, group_id(1));
     let mut frames = Vec::new();
     const FLOWS: usize = 64;
@@ -513,10 +517,9 @@ fn fanout_hash_limits_tunnels_and_ipv6_fragments() {
 /// refused with its text; after the stop flag the source drains and ends.
 #[test]
 fn bpf_and_snaplen_apply_in_the_kernel_and_stop_drains() {
-    if !can_capture() {
+    let Some(veth) = Veth::for_test("b") else {
         return;
-    }
-    let veth = Veth::new("b");
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let bad = AfPacketConfig {
         bpf: Some("udp port".into()),
@@ -588,10 +591,9 @@ fn bpf_and_snaplen_apply_in_the_kernel_and_stop_drains() {
 /// dropped is still read, and the ring works again afterwards.
 #[test]
 fn ring_drops_are_counted_when_the_reader_stalls() {
-    if !can_capture() {
+    let Some(veth) = Veth::for_test("d") else {
         return;
-    }
-    let veth = Veth::new("d");
+    };
     let cfg = AfPacketConfig {
         interface: veth.cap.clone(),
         block_size: 64 << 10,

@@ -2,6 +2,9 @@
 //! before it. Property tests over the same entry points as the fuzz targets in `fuzz/`
 //! (fewer cases, every `cargo test`).
 
+#[path = "support/pcap.rs"]
+mod pcap;
+
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
@@ -24,18 +27,9 @@ fn analyze_bytes(bytes: Vec<u8>) -> Option<usize> {
 /// A classic little-endian pcap with `linktype` holding `packets`.
 fn pcap(linktype: u32, packets: &[Vec<u8>]) -> Vec<u8> {
     let mut v = Vec::new();
-    v.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
-    v.extend_from_slice(&2u16.to_le_bytes());
-    v.extend_from_slice(&4u16.to_le_bytes());
-    v.extend_from_slice(&[0; 8]);
-    v.extend_from_slice(&65535u32.to_le_bytes());
-    v.extend_from_slice(&linktype.to_le_bytes());
+    pcap::write_header(&mut v, pcap::MICROS, 65535, linktype).unwrap();
     for (i, p) in packets.iter().enumerate() {
-        v.extend_from_slice(&(i as u32).to_le_bytes());
-        v.extend_from_slice(&0u32.to_le_bytes());
-        v.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        v.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        v.extend_from_slice(p);
+        pcap::write_record(&mut v, i as u32, 0, p).unwrap();
     }
     v
 }
@@ -58,34 +52,8 @@ fn testdata_captures() -> Vec<PathBuf> {
     v
 }
 
-/// An Ethernet/IPv4/TCP frame around `payload` (checksums left zero: not verified).
-fn eth_tcp(sport: u16, dport: u16, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![0u8; 12];
-    f.extend_from_slice(&[0x08, 0x00]);
-    let total = 20 + 20 + payload.len();
-    f.extend_from_slice(&[
-        0x45,
-        0,
-        (total >> 8) as u8,
-        total as u8,
-        0,
-        0,
-        0x40,
-        0,
-        64,
-        6,
-        0,
-        0,
-    ]);
-    f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
-    f.extend_from_slice(&sport.to_be_bytes());
-    f.extend_from_slice(&dport.to_be_bytes());
-    f.extend_from_slice(&seq.to_be_bytes());
-    f.extend_from_slice(&0u32.to_be_bytes());
-    f.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    f.extend_from_slice(payload);
-    f
-}
+const CLIENT: [u8; 4] = [10, 0, 0, 1];
+const SERVER: [u8; 4] = [10, 0, 0, 2];
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
@@ -113,13 +81,10 @@ proptest! {
                 p[5] = if from_client { 1 } else { 2 };
             }
             if from_client {
-                pkts.push(eth_tcp(40000, 443, cseq, 0x18, &p));
+                pkts.push(pcap::eth_ipv4_tcp(CLIENT, SERVER, 40000, 443, cseq, 0x18, &p));
                 cseq = cseq.wrapping_add(p.len() as u32);
             } else {
-                let mut f = eth_tcp(443, 40000, sseq, 0x18, &p);
-                f[26..30].copy_from_slice(&[10, 0, 0, 2]);
-                f[30..34].copy_from_slice(&[10, 0, 0, 1]);
-                pkts.push(f);
+                pkts.push(pcap::eth_ipv4_tcp(SERVER, CLIENT, 443, 40000, sseq, 0x18, &p));
                 sseq = sseq.wrapping_add(p.len() as u32);
             }
         }

@@ -1,6 +1,9 @@
 //! Sharded flow workers (`read --threads N`, N > 1): the rows are the ones a single
 //! flow table gives, on every testdata capture, and memory limits bind per worker.
 
+#[path = "support/pcap.rs"]
+mod pcap;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -122,50 +125,16 @@ fn every_testdata_capture_gives_the_same_rows_with_any_number_of_flow_workers() 
 /// A little-endian classic pcap of Ethernet frames.
 fn pcap(frames: &[(i64, Vec<u8>)]) -> Vec<u8> {
     let mut v = Vec::new();
-    v.extend_from_slice(&0xa1b2_3c4du32.to_le_bytes()); // nanosecond timestamps
-    v.extend_from_slice(&2u16.to_le_bytes());
-    v.extend_from_slice(&4u16.to_le_bytes());
-    v.extend_from_slice(&[0; 8]);
-    v.extend_from_slice(&65535u32.to_le_bytes());
-    v.extend_from_slice(&1u32.to_le_bytes());
+    pcap::write_header(&mut v, pcap::NANOS, 65535, pcap::ETHERNET).unwrap();
     for (ts, f) in frames {
-        v.extend_from_slice(&((ts / 1_000_000_000) as u32).to_le_bytes());
-        v.extend_from_slice(&((ts % 1_000_000_000) as u32).to_le_bytes());
-        v.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        v.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        v.extend_from_slice(f);
+        pcap::write_record_ns(&mut v, *ts, f).unwrap();
     }
     v
 }
 
 /// Ethernet/IPv4/TCP from `client`:`cport` to 172.16.0.1:443.
 fn frame(client: [u8; 4], cport: u16, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![0u8; 12];
-    f.extend_from_slice(&[0x08, 0x00]);
-    let total = 40 + payload.len();
-    f.extend_from_slice(&[
-        0x45,
-        0,
-        (total >> 8) as u8,
-        total as u8,
-        0,
-        0,
-        0x40,
-        0,
-        64,
-        6,
-        0,
-        0,
-    ]);
-    f.extend_from_slice(&client);
-    f.extend_from_slice(&[172, 16, 0, 1]);
-    f.extend_from_slice(&cport.to_be_bytes());
-    f.extend_from_slice(&443u16.to_be_bytes());
-    f.extend_from_slice(&seq.to_be_bytes());
-    f.extend_from_slice(&0u32.to_be_bytes());
-    f.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    f.extend_from_slice(payload);
-    f
+    pcap::eth_ipv4_tcp(client, [172, 16, 0, 1], cport, 443, seq, flags, payload)
 }
 
 /// Counter value from the summary on stderr (`name  value`).
