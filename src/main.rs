@@ -12,8 +12,8 @@
 //! - 130: `read` interrupted by SIGINT/SIGTERM: what was read until then is written
 //!   (a second signal exits at once, writing nothing and leaving no temporary file).
 //!
-//! `report`: 0 done; 1 the folder is missing or holds no readable tables; 3 `--html`
-//! not written.
+//! `report`: 0 done; 1 the folder is missing or holds no readable tables (or the store
+//! failed); 2 a storage URL that cannot be opened; 3 `--html` not written.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -40,7 +40,7 @@ use tlstap::report::{self, Summary};
 use tlstap::source::live::list_interfaces;
 use tlstap::source::BpfFilter;
 use tlstap::source::{ListenSpec, LiveConfig};
-use tlstap::store::{is_url, Store, StoreOptions};
+use tlstap::store::{is_url, Store, StoreError, StoreOptions};
 
 /// mimalloc: rows are built on parser threads and freed on the writer's, a pattern
 /// glibc's per-arena malloc handles poorly (it was ~15 % of a run's CPU time).
@@ -100,15 +100,17 @@ enum Cmd {
     /// chain validation, every finding with examples, certificates expiring soon.
     ///
     /// Reads DIR/handshakes.parquet and DIR/certificates.parquet (or the .jsonl pair of
-    /// --format jsonl), or every *.parquet under DIR/handshakes/ and
-    /// DIR/certificates/ (the partitioned live layout).
+    /// --format jsonl), or the current snapshot of the Delta tables DIR/handshakes/ and
+    /// DIR/certificates/ (--table delta), or every *.parquet under them (the
+    /// partitioned layout). DIR may be object storage (s3://bucket/prefix, gs://…,
+    /// az://…, file:///…).
     Report(ReportArgs),
 }
 
 #[derive(Args, Debug)]
 struct ReportArgs {
-    /// Output folder of `tlstap read` (or of a live capture).
-    #[arg(value_name = "DIR")]
+    /// Output folder or storage URL of `tlstap read` (or of a live capture).
+    #[arg(value_name = "DIR|URL")]
     dir: PathBuf,
     /// Also write the report as one self-contained HTML page with charts.
     #[arg(long, value_name = "FILE")]
@@ -116,6 +118,8 @@ struct ReportArgs {
     /// Entries shown per ranked list.
     #[arg(long, default_value_t = 10, value_name = "N")]
     top: usize,
+    #[command(flatten)]
+    endpoint: EndpointArgs,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -220,11 +224,8 @@ struct StoreArgs {
     /// --layout hive) [default: the host name].
     #[arg(long, value_name = "NAME", value_parser = sensor_name)]
     sensor: Option<String>,
-    /// Endpoint of an S3-compatible store (MinIO, Ceph, R2, …) for s3:// URLs, e.g.
-    /// http://minio:9000 [default: AWS_ENDPOINT_URL]. Credentials and region come from
-    /// the usual AWS environment and credential chains.
-    #[arg(long, value_name = "URL")]
-    s3_endpoint: Option<String>,
+    #[command(flatten)]
+    endpoint: EndpointArgs,
     /// Local folder for output bound for object storage: read stages its files here
     /// until uploaded; live writes each window here first and uploads it from here,
     /// keeping it while the store is unreachable [default: $TMPDIR/tlstap-spool].
@@ -232,11 +233,27 @@ struct StoreArgs {
     spool_dir: Option<PathBuf>,
 }
 
-impl StoreArgs {
+/// How to reach object storage (`read`, `live` and `report`).
+#[derive(Args, Debug, Clone)]
+struct EndpointArgs {
+    /// Endpoint of an S3-compatible store (MinIO, Ceph, R2, …) for s3:// URLs, e.g.
+    /// http://minio:9000 [default: AWS_ENDPOINT_URL]. Credentials and region come from
+    /// the usual AWS environment and credential chains.
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
+}
+
+impl EndpointArgs {
     fn options(&self) -> StoreOptions {
         StoreOptions {
             s3_endpoint: self.s3_endpoint.clone(),
         }
+    }
+}
+
+impl StoreArgs {
+    fn options(&self) -> StoreOptions {
+        self.endpoint.options()
     }
 
     fn spool_root(&self) -> PathBuf {
@@ -736,7 +753,22 @@ fn cmd_live(args: LiveArgs) -> ExitCode {
 }
 
 fn cmd_report(args: ReportArgs) -> ExitCode {
-    let summary = match Summary::load(&args.dir) {
+    let loaded = match args.dir.to_str().filter(|d| is_url(d)) {
+        Some(url) => match Store::open(url, &args.endpoint.options()) {
+            Ok(store) => Summary::load_store(&store),
+            // A file:// folder that is not there, as for a path.
+            Err(e @ StoreError::Local { .. }) => {
+                eprintln!("tlstap: error: {e}");
+                return ExitCode::from(1);
+            }
+            Err(e) => {
+                eprintln!("tlstap: error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => Summary::load(&args.dir),
+    };
+    let summary = match loaded {
         Ok(s) => s,
         Err(e) => {
             eprintln!("tlstap: error: {e}");

@@ -1261,3 +1261,74 @@ fn help_lists_exit_codes() {
         );
     }
 }
+
+/// `report` on the tables of `read --table delta` reads each table's snapshot: files a
+/// later commit removed (still on disk, as after a compaction) are not counted, and a
+/// `file://` URL of the folder reads the same as its path.
+#[test]
+fn report_reads_delta_snapshots_and_file_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (flat, lake) = (dir.path().join("flat"), dir.path().join("lake"));
+    let zeek = testdata("zeek");
+    let read = |out: &Path, extra: &[&str]| {
+        let o = tlstap(
+            &[
+                &["read", "-q", zeek.to_str().unwrap(), "--out"][..],
+                &[out.to_str().unwrap()],
+                extra,
+            ]
+            .concat(),
+        );
+        assert!(o.status.success(), "stderr: {}", stderr(&o));
+    };
+    read(&flat, &[]);
+    for sensor in ["a", "b"] {
+        read(
+            &lake,
+            &["--layout", "hive", "--table", "delta", "--sensor", sensor],
+        );
+    }
+    let report = |target: &str| {
+        let o = tlstap(&["report", target]);
+        assert!(o.status.success(), "{target}: {}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).replace(target, "DIR")
+    };
+    let counts = |text: &str| -> (u64, u64) {
+        let line = text.lines().nth(1).unwrap();
+        let w: Vec<&str> = line.split_whitespace().collect();
+        (w[0].parse().unwrap(), w[2].parse().unwrap())
+    };
+    let (hs, certs) = counts(&report(flat.to_str().unwrap()));
+    assert!(hs > 0 && certs > 0);
+    let lake_path = lake.to_str().unwrap();
+    assert_eq!(counts(&report(lake_path)), (2 * hs, 2 * certs));
+
+    // Sensor b's files leave both tables (as a compaction's removes would), its
+    // Parquet files stay where they are.
+    for table in ["handshakes", "certificates"] {
+        let root = lake.join(table);
+        let mut removes = String::new();
+        let mut stack = vec![root.join("sensor=b")];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p.strip_prefix(&root).unwrap().to_str().unwrap();
+                    removes += &serde_json::json!({"remove": {"path": rel, "dataChange": true}})
+                        .to_string();
+                    removes.push('\n');
+                }
+            }
+        }
+        assert!(!removes.is_empty());
+        let log = root.join("_delta_log");
+        assert!(log.join("00000000000000000001.json").is_file());
+        std::fs::write(log.join("00000000000000000002.json"), removes).unwrap();
+    }
+    let text = report(lake_path);
+    assert_eq!(counts(&text), (hs, certs), "{text}");
+    let url = format!("file://{}", std::fs::canonicalize(&lake).unwrap().display());
+    assert_eq!(report(&url), text);
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tlstap::source::{CaptureFile, PacketSource};
 
 mod support;
-use support::lake::{assert_same_rows, python, tlstap_ok, Moto, AWS_ENV};
+use support::lake::{assert_same_rows, delta_maintain, python, tlstap_ok, Moto, AWS_ENV};
 use support::mirror::{free_udp_port, interrupt, vxlan, wait_bound, walk};
 use support::table::read_parquet;
 
@@ -611,5 +611,173 @@ fn lake_flags_that_mean_nothing_are_usage_errors() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
+/// `tlstap report TARGET ARGS`: its text, with TARGET written as `DIR`.
+fn report(target: &str, args: &[&str]) -> String {
+    let o = tlstap(&[&["report", target][..], args].concat());
+    String::from_utf8_lossy(&o.stdout).replace(target, "DIR")
+}
+
+/// A report without its example connections (which ones come first depends on the
+/// order of the files, not on what they hold).
+fn without_examples(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("e.g. "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `(handshakes, certificates)` of a report's first lines.
+fn report_counts(text: &str) -> (u64, u64) {
+    let line = text
+        .lines()
+        .find(|l| l.contains(" handshakes, "))
+        .unwrap_or_else(|| panic!("no counts in:\n{text}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    (words[0].parse().unwrap(), words[2].parse().unwrap())
+}
+
+/// `report s3://…` reads the flat pair and a hive prefix from the store and says
+/// exactly what `report` says on the same runs written to local folders; a prefix
+/// with no tables is exit 1, a URL that cannot be opened exit 2.
+#[test]
+fn report_on_s3_matches_report_on_a_local_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (flat, hive) = (tmp.path().join("flat"), tmp.path().join("hive"));
+    let spool = tmp.path().join("spool");
+    let moto = Moto::start();
+    let ep = moto.endpoint();
+    moto.s3(&["mkbucket", "lake"]);
+    let common = ["--s3-endpoint", &ep, "--spool-dir", s(&spool), "-q"];
+    let hive_args = ["--layout", "hive", "--sensor", "s1"];
+    tlstap(&["read", s(testdata()), "--out", s(&flat), "-q"]);
+    tlstap(
+        &[
+            &["read", s(testdata()), "--out", s(&hive), "-q"][..],
+            &hive_args,
+        ]
+        .concat(),
+    );
+    let read_to = |url: &str, extra: &[&str]| {
+        tlstap(&[&["read", s(testdata()), "--out", url][..], extra, &common].concat());
+    };
+    read_to("s3://lake/flat", &[]);
+    read_to("s3://lake/hive", &hive_args);
+    let remote = ["--s3-endpoint", &ep];
+
+    let local_flat = report(s(&flat), &[]);
+    let local_hive = report(s(&hive), &[]);
+    assert_eq!(report_counts(&local_flat), report_counts(&local_hive));
+    assert!(report_counts(&local_flat).0 > 100, "{local_flat}");
+    assert_eq!(report("s3://lake/flat", &remote), local_flat);
+    assert_eq!(report("s3://lake/hive", &remote), local_hive);
+    // The layouts differ only in which examples come first.
+    assert_eq!(
+        without_examples(&report("s3://lake/hive", &remote)),
+        without_examples(&local_flat)
+    );
+
+    for (url, code, want) in [
+        ("s3://lake/nothing", 1, "no handshakes.parquet"),
+        ("s3:///lake", 2, "no bucket name"),
+    ] {
+        let o = Command::new(TLSTAP)
+            .args(["report", url, "--s3-endpoint", &ep])
+            .envs(AWS_ENV)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "{url}: {err}");
+        assert!(err.contains(want), "{url}: {err}");
+    }
+}
+
+/// A Delta table (`read --table delta`, two runs of one sensor: two files in every
+/// partition), in S3 and in a local folder, compacted by delta-rs (new files added,
+/// the old ones removed from the log but left in place) and checkpointed: `report`
+/// reads the snapshot through the checkpoint, so every handshake counts once, as
+/// before the compaction; reading every Parquet file would count the compacted rows
+/// twice. A later tlstap append on top of the checkpoint is counted too.
+#[test]
+fn report_counts_a_compacted_and_checkpointed_delta_table_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let flat = tmp.path().join("flat");
+    tlstap(&["read", s(testdata()), "--out", s(&flat), "-q"]);
+    let (hs, certs) = report_counts(&report(s(&flat), &[]));
+    let moto = Moto::start();
+    let ep = moto.endpoint();
+    moto.s3(&["mkbucket", "lake"]);
+    let local = tmp.path().join("delta");
+    let local_url = local.display().to_string();
+    for (target, extra) in [
+        ("s3://lake/tls", vec!["--s3-endpoint", &ep]),
+        (local_url.as_str(), vec![]),
+    ] {
+        let spool = tmp.path().join("spool");
+        let append = || {
+            tlstap(
+                &[
+                    &["read", s(testdata()), "--out", target, "-q"][..],
+                    &["--layout", "hive", "--table", "delta", "--sensor", "same"],
+                    &["--spool-dir", s(&spool)],
+                    &extra,
+                ]
+                .concat(),
+            );
+        };
+        append();
+        append();
+        let before = report(target, &extra);
+        assert_eq!(report_counts(&before), (2 * hs, 2 * certs), "{target}");
+
+        let tables = [
+            format!("{target}/handshakes"),
+            format!("{target}/certificates"),
+        ];
+        let stats = delta_maintain(&[tables[0].as_str(), tables[1].as_str()], &ep);
+        for (st, rows) in stats.iter().zip([2 * hs, 2 * certs]) {
+            assert!(st["removed"].as_u64().unwrap() > 0, "{st}");
+            assert_eq!(st["rows"].as_u64(), Some(rows), "{st}");
+            // The old files are still there: a reader of every file over-counts.
+            assert!(st["rows_in_all_objects"].as_u64().unwrap() > rows, "{st}");
+        }
+        let log = |t: &str| -> Vec<String> {
+            match target.strip_prefix("s3://lake/") {
+                Some(prefix) => moto.list("lake", &format!("{prefix}/{t}/_delta_log/")),
+                None => walk(&local.join(t).join("_delta_log"))
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+            }
+        };
+        for t in ["handshakes", "certificates"] {
+            let log = log(t);
+            assert!(
+                log.iter().any(|k| k.ends_with(".checkpoint.parquet"))
+                    && log.iter().any(|k| k.ends_with("/_last_checkpoint")),
+                "{log:?}"
+            );
+        }
+
+        let after = report(target, &extra);
+        assert_eq!(
+            report_counts(&after),
+            (2 * hs, 2 * certs),
+            "{target}\n{after}"
+        );
+        assert_eq!(
+            without_examples(&after),
+            without_examples(&before),
+            "{target}"
+        );
+        // delta-rs wrote dst_port as a signed int: still read as the port.
+        assert!(!after.contains(":? ("), "{after}");
+
+        // One more run appended after the checkpoint.
+        append();
+        let later = report(target, &extra);
+        assert_eq!(report_counts(&later), (3 * hs, 3 * certs), "{target}");
     }
 }

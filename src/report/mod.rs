@@ -1,10 +1,15 @@
 //! `tlstap report`: a summary of an output folder for a person.
 //!
-//! [`Summary::load`] reads the tables back (the flat `handshakes.parquet` /
-//! `certificates.parquet`, or the `.jsonl` pair of `--format jsonl` read with the
-//! tables' own schema, or, when the flat file is absent, every `*.parquet` under
-//! `handshakes/` and `certificates/`, as the hive-partitioned live layout writes them)
-//! and counts: versions, ciphers, SNIs, JA4s, validation statuses, findings (with a few
+//! [`Summary::load`] reads the tables back from a local folder, [`Summary::load_store`]
+//! from object storage (`s3://…`, `gs://…`, `az://…`, `file://…`, through
+//! [`crate::store::Store`]). Per table (`handshakes`, `certificates`): the flat
+//! `NAME.parquet`, else the `.jsonl` of `--format jsonl` read with the table's own
+//! schema, else, when `NAME/_delta_log/` exists, the files of the Delta table's
+//! current snapshot ([`crate::store::delta::snapshot`]: files compacted away by
+//! `OPTIMIZE` are still in the folder but no longer in the table), else every
+//! `*.parquet` under `NAME/` (the hive-partitioned layout of `live` and `read --layout
+//! hive`; names starting with `_` or `.` are skipped). Then it counts: versions,
+//! ciphers, SNIs, JA4s, validation statuses, findings (with a few
 //! example connections each), post-quantum readiness ([`Readiness`]: PQ key exchange
 //! offered and negotiated, overall, by server name and by client JA4; ECH and TLS 1.3
 //! shares), and certificates expiring soon. "Soon" is measured from
@@ -12,19 +17,30 @@
 //! says what was true when it was taken. [`text`] renders it for a terminal, [`html`]
 //! as one self-contained page (inline SVG, no external assets).
 //!
+//! Columns are read by name and cast to the type tlstap writes when another writer
+//! (a Delta compaction, Spark) stored them otherwise (`dst_port` as a signed int,
+//! strings as views).
+//!
 //! Limits: rows are streamed batch by batch; only the counts are kept, each a map
 //! bounded by the number of distinct values (SNIs, JA4s) in the data, plus
-//! [`MAX_EXAMPLES`] examples per finding.
+//! [`MAX_EXAMPLES`] examples per finding. An object in storage is read into memory
+//! when at most [`IN_MEMORY_MAX`] bytes, else copied to an unlinked temporary file
+//! first; one file at a time.
 
 pub mod html;
 pub mod text;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{TimestampMicrosecondType, UInt16Type};
+use arrow::datatypes::{SchemaRef, TimestampMicrosecondType, UInt16Type};
+use arrow::error::ArrowError;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::store::delta::{self, DeltaError};
+use crate::store::{Store, StoreError};
 
 /// Example connections kept per finding.
 pub const MAX_EXAMPLES: usize = 3;
@@ -32,6 +48,11 @@ pub const MAX_EXAMPLES: usize = 3;
 pub const EXPIRY_WINDOW_DAYS: i64 = 30;
 
 const US_PER_DAY: i64 = 86_400 * 1_000_000;
+
+/// Objects up to this size are read into memory; larger ones through a temporary file.
+pub const IN_MEMORY_MAX: u64 = 256 << 20;
+/// Listing a table's folder in storage gives up after this long.
+const LIST_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Why a report could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +65,10 @@ pub enum ReportError {
     Io(PathBuf, std::io::Error),
     #[error("{0}: {1}")]
     Parquet(PathBuf, String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Delta(#[from] DeltaError),
 }
 
 /// `(value, count)`, largest count first, ties by value.
@@ -182,19 +207,207 @@ pub struct Summary {
     pub expiring: Vec<Expiring>,
 }
 
-/// The files of one table: `DIR/NAME.parquet`, else `DIR/NAME.jsonl`, else
-/// `DIR/NAME/**/*.parquet`.
-fn table_files(dir: &Path, name: &str) -> Vec<PathBuf> {
-    for ext in ["parquet", "jsonl"] {
-        let flat = dir.join(format!("{name}.{ext}"));
-        if flat.is_file() {
-            return vec![flat];
+/// Where the tables are.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Local(&'a Path),
+    Remote(&'a Store),
+}
+
+/// One file of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TableFile {
+    Local(PathBuf),
+    /// Key below the store's prefix and size (`None`: not known yet).
+    Remote(String, Option<u64>),
+}
+
+impl Source<'_> {
+    /// The files of table `name`: `NAME.parquet`, else `NAME.jsonl`, else the current
+    /// snapshot of the Delta table `NAME/` when it has a `_delta_log/`, else
+    /// `NAME/**/*.parquet`.
+    fn table_files(self, name: &str) -> Result<Vec<TableFile>, ReportError> {
+        match self {
+            Source::Local(dir) => {
+                for ext in ["parquet", "jsonl"] {
+                    let flat = dir.join(format!("{name}.{ext}"));
+                    if flat.is_file() {
+                        return Ok(vec![TableFile::Local(flat)]);
+                    }
+                }
+                let table = dir.join(name);
+                if table.join(delta::LOG_DIR).is_dir() {
+                    let abs = std::fs::canonicalize(dir)
+                        .map_err(|e| ReportError::Io(dir.to_path_buf(), e))?;
+                    let url = format!("file://{}", abs.display());
+                    let store = Store::open(&url, &Default::default())?;
+                    let snap = delta::snapshot(&store, name)?;
+                    return Ok(snap
+                        .files
+                        .into_iter()
+                        .map(|(rel, _)| TableFile::Local(table.join(rel)))
+                        .collect());
+                }
+                let mut out = Vec::new();
+                collect_parquet(&table, &mut out);
+                out.sort();
+                Ok(out.into_iter().map(TableFile::Local).collect())
+            }
+            Source::Remote(store) => {
+                for ext in ["parquet", "jsonl"] {
+                    let flat = format!("{name}.{ext}");
+                    if let Some(size) = store.size(&flat, LIST_TIMEOUT)? {
+                        return Ok(vec![TableFile::Remote(flat, Some(size))]);
+                    }
+                }
+                let log = format!("{name}/{}", delta::LOG_DIR);
+                if !store.list_names(&log, None, LIST_TIMEOUT)?.is_empty() {
+                    let snap = delta::snapshot(store, name)?;
+                    return Ok(snap
+                        .files
+                        .into_iter()
+                        // A size of 0 in the log is taken as unknown.
+                        .map(|(rel, size)| {
+                            TableFile::Remote(format!("{name}/{rel}"), (size > 0).then_some(size))
+                        })
+                        .collect());
+                }
+                Ok(store
+                    .list_in(name, LIST_TIMEOUT)?
+                    .into_iter()
+                    .filter(|(key, _)| {
+                        key.ends_with(".parquet")
+                            && !key
+                                .split('/')
+                                .any(|part| part.starts_with('.') || part.starts_with('_'))
+                    })
+                    .map(|(key, size)| TableFile::Remote(key, Some(size)))
+                    .collect())
+            }
         }
     }
-    let mut out = Vec::new();
-    collect_parquet(&dir.join(name), &mut out);
-    out.sort();
-    out
+
+    /// The name of `f` in messages: its path or URL.
+    fn name(self, f: &TableFile) -> PathBuf {
+        match (self, f) {
+            (_, TableFile::Local(p)) => p.clone(),
+            (Source::Remote(store), TableFile::Remote(key, _)) => store.url_of(key).into(),
+            (Source::Local(dir), TableFile::Remote(key, _)) => dir.join(key),
+        }
+    }
+
+    /// The record batches of `f`, with its columns cast to `schema`'s types.
+    fn batches(
+        self,
+        f: &TableFile,
+        schema: &SchemaRef,
+    ) -> Result<Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>>>, ReportError> {
+        let name = self.name(f);
+        let pq = |e: &dyn std::fmt::Display| ReportError::Parquet(name.clone(), e.to_string());
+        let jsonl = name.extension().is_some_and(|x| x == "jsonl");
+        let input: Input = match (self, f) {
+            (_, TableFile::Local(p)) => {
+                Input::File(std::fs::File::open(p).map_err(|e| ReportError::Io(p.clone(), e))?)
+            }
+            (Source::Remote(store), TableFile::Remote(key, _)) if jsonl => {
+                Input::Stream(store.reader(key)?)
+            }
+            (Source::Remote(store), TableFile::Remote(key, size)) => {
+                let size = match size {
+                    Some(s) => Some(*s),
+                    None => store.size(key, LIST_TIMEOUT)?,
+                };
+                if size.is_some_and(|s| s <= IN_MEMORY_MAX) {
+                    Input::Bytes(store.get_bytes(key, LIST_TIMEOUT)?.into())
+                } else {
+                    Input::File(spill(store, key).map_err(|e| ReportError::Io(name.clone(), e))?)
+                }
+            }
+            (Source::Local(_), TableFile::Remote(..)) => unreachable!("no keys in a folder"),
+        };
+        if jsonl {
+            // JSON lines carry no schema: read them with the one `read` wrote them with.
+            let r: Box<dyn std::io::Read> = match input {
+                Input::File(f) => Box::new(f),
+                Input::Stream(s) => s,
+                Input::Bytes(b) => Box::new(std::io::Cursor::new(b)),
+            };
+            let reader = arrow::json::ReaderBuilder::new(schema.clone())
+                .build(std::io::BufReader::new(r))
+                .map_err(|e| pq(&e))?;
+            return Ok(Box::new(reader));
+        }
+        let reader = match input {
+            Input::File(f) => ParquetRecordBatchReaderBuilder::try_new(f).and_then(|b| b.build()),
+            Input::Bytes(b) => ParquetRecordBatchReaderBuilder::try_new(b).and_then(|b| b.build()),
+            Input::Stream(_) => unreachable!("Parquet is read from a file or memory"),
+        }
+        .map_err(|e| pq(&e))?;
+        let schema = schema.clone();
+        Ok(Box::new(reader.map(move |b| conform(b?, &schema))))
+    }
+}
+
+/// Where the bytes of one file come from.
+enum Input {
+    File(std::fs::File),
+    Bytes(bytes::Bytes),
+    Stream(Box<dyn std::io::Read + Send>),
+}
+
+/// `key` copied into a temporary file, already unlinked (nothing is left behind).
+fn spill(store: &Store, key: &str) -> std::io::Result<std::fs::File> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let path = std::env::temp_dir().join(format!(
+        ".tlstap-report-{}-{}.parquet",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    let _ = std::fs::remove_file(&path);
+    let mut r = store.reader(key).map_err(std::io::Error::other)?;
+    std::io::copy(&mut r, &mut f)?;
+    Ok(f)
+}
+
+/// `b` with each column `schema` knows cast to the type tlstap writes it with (a
+/// no-op for tlstap's own files; other writers widen unsigned integers, use string
+/// views, ...). A column that cannot be cast is left as it is (read as absent).
+fn conform(b: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+    let bs = b.schema();
+    if bs.fields().iter().all(|f| {
+        schema
+            .field_with_name(f.name())
+            .is_ok_and(|w| w.data_type() == f.data_type())
+    }) {
+        return Ok(b);
+    }
+    let mut fields = Vec::with_capacity(bs.fields().len());
+    let mut columns = Vec::with_capacity(bs.fields().len());
+    for (f, c) in bs.fields().iter().zip(b.columns()) {
+        match schema.field_with_name(f.name()) {
+            Ok(w)
+                if w.data_type() != f.data_type()
+                    && arrow::compute::can_cast_types(f.data_type(), w.data_type()) =>
+            {
+                columns.push(arrow::compute::cast(c, w.data_type())?);
+                fields.push(f.as_ref().clone().with_data_type(w.data_type().clone()));
+            }
+            _ => {
+                columns.push(c.clone());
+                fields.push(f.as_ref().clone());
+            }
+        }
+    }
+    RecordBatch::try_new(
+        std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
+        columns,
+    )
 }
 
 fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -222,34 +435,15 @@ fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn for_each_batch(
-    files: &[PathBuf],
-    mut f: impl FnMut(&RecordBatch, &Path),
+    src: Source,
+    files: &[TableFile],
+    schema: SchemaRef,
+    mut f: impl FnMut(&RecordBatch),
 ) -> Result<(), ReportError> {
-    for path in files {
-        let file = std::fs::File::open(path).map_err(|e| ReportError::Io(path.clone(), e))?;
-        if path.extension().is_some_and(|x| x == "jsonl") {
-            // JSON lines carry no schema: read them with the one `read` wrote them with.
-            let name = path.file_stem().unwrap_or_default();
-            let schema = if name == "certificates" {
-                crate::output::certificates_schema()
-            } else {
-                crate::output::handshakes_schema()
-            };
-            let reader = arrow::json::ReaderBuilder::new(schema)
-                .build(std::io::BufReader::new(file))
-                .map_err(|e| ReportError::Parquet(path.clone(), e.to_string()))?;
-            for batch in reader {
-                let batch = batch.map_err(|e| ReportError::Parquet(path.clone(), e.to_string()))?;
-                f(&batch, path);
-            }
-            continue;
-        }
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|b| b.build())
-            .map_err(|e| ReportError::Parquet(path.clone(), e.to_string()))?;
-        for batch in reader {
-            let batch = batch.map_err(|e| ReportError::Parquet(path.clone(), e.to_string()))?;
-            f(&batch, path);
+    for file in files {
+        for batch in src.batches(file, &schema)? {
+            let batch = batch.map_err(|e| ReportError::Parquet(src.name(file), e.to_string()))?;
+            f(&batch);
         }
     }
     Ok(())
@@ -304,12 +498,21 @@ impl Summary {
         if !dir.is_dir() {
             return Err(ReportError::NoFolder(dir.to_path_buf()));
         }
-        let hs_files = table_files(dir, "handshakes");
+        Self::load_from(Source::Local(dir), dir.to_path_buf())
+    }
+
+    /// Read an output prefix in object storage (or a `file://` folder).
+    pub fn load_store(store: &Store) -> Result<Summary, ReportError> {
+        Self::load_from(Source::Remote(store), store.url().into())
+    }
+
+    fn load_from(src: Source, dir: PathBuf) -> Result<Summary, ReportError> {
+        let hs_files = src.table_files("handshakes")?;
         if hs_files.is_empty() {
-            return Err(ReportError::NoHandshakes(dir.to_path_buf()));
+            return Err(ReportError::NoHandshakes(dir));
         }
         let mut s = Summary {
-            dir: dir.to_path_buf(),
+            dir,
             ..Summary::default()
         };
         let (mut versions, mut ciphers, mut snis, mut ja4s, mut validation) = (
@@ -326,7 +529,7 @@ impl Summary {
                 *m.entry(k.to_owned()).or_default() += 1;
             }
         };
-        for_each_batch(&hs_files, |b, _| {
+        for_each_batch(src, &hs_files, crate::output::handshakes_schema(), |b| {
             for i in 0..b.num_rows() {
                 s.handshakes += 1;
                 if let Some(t) = ts_at(b, "ts", i) {
@@ -371,26 +574,32 @@ impl Summary {
         let reference = s.last_ts_us;
         let mut expiring = Vec::new();
         let mut certs = 0;
-        for_each_batch(&table_files(dir, "certificates"), |b, _| {
-            for i in 0..b.num_rows() {
-                certs += 1;
-                let (Some(now), Some(na)) = (reference, ts_at(b, "not_after", i)) else {
-                    continue;
-                };
-                let days_left = (na - now).div_euclid(US_PER_DAY);
-                if days_left < EXPIRY_WINDOW_DAYS {
-                    let subject = str_at(b, "subject_cn", i)
-                        .or_else(|| str_at(b, "subject", i))
-                        .unwrap_or("(no subject)");
-                    expiring.push(Expiring {
-                        subject: subject.to_owned(),
-                        sha256: str_at(b, "sha256", i).unwrap_or("").to_owned(),
-                        not_after_us: na,
-                        days_left,
-                    });
+        let cert_files = src.table_files("certificates")?;
+        for_each_batch(
+            src,
+            &cert_files,
+            crate::output::certificates_schema(),
+            |b| {
+                for i in 0..b.num_rows() {
+                    certs += 1;
+                    let (Some(now), Some(na)) = (reference, ts_at(b, "not_after", i)) else {
+                        continue;
+                    };
+                    let days_left = (na - now).div_euclid(US_PER_DAY);
+                    if days_left < EXPIRY_WINDOW_DAYS {
+                        let subject = str_at(b, "subject_cn", i)
+                            .or_else(|| str_at(b, "subject", i))
+                            .unwrap_or("(no subject)");
+                        expiring.push(Expiring {
+                            subject: subject.to_owned(),
+                            sha256: str_at(b, "sha256", i).unwrap_or("").to_owned(),
+                            not_after_us: na,
+                            days_left,
+                        });
+                    }
                 }
-            }
-        })?;
+            },
+        )?;
         expiring.sort_by(|a, b| {
             a.not_after_us
                 .cmp(&b.not_after_us)

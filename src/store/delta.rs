@@ -34,6 +34,11 @@
 //! - Adding a path that an earlier commit added (a retry after a crash between commit
 //!   and clean-up) replaces that add in the snapshot: no row is counted twice.
 //!
+//! Reading: [`snapshot`] replays a table's log (the newest checkpoint, then the JSON
+//! commits after it) into the data files of its current snapshot, for `tlstap report`;
+//! tables whose rows are not just their files' rows (deletion vectors, column mapping)
+//! are refused.
+//!
 //! Not done here: checkpoints and compaction. Without checkpoints a reader replays
 //! every commit; a maintenance job (delta-rs `create_checkpoint`/`optimize`, Spark
 //! `OPTIMIZE`) keeps a long-lived table fast. A writer starts its version search after
@@ -289,27 +294,20 @@ impl DeltaLog {
     /// The first version nobody has written yet, from a listing of the log (after the
     /// last checkpoint, when there is one).
     fn discover(&self) -> Result<u64, DeltaError> {
-        let after = match self
-            .store
-            .get_bytes(&self.log("_last_checkpoint"), LOG_TIMEOUT)
-        {
-            Ok(b) => serde_json::from_slice::<Value>(&b)
-                .ok()
-                .and_then(|v| v["version"].as_u64())
-                .map(|v| format!("{v:020}")),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(e.into()),
-        };
+        let dir = format!("{}/{LOG_DIR}", self.table);
+        let floor = last_checkpoint_hint(&self.store, &dir)?;
         let names = self.store.list_names(
-            &format!("{}/{LOG_DIR}", self.table),
-            after.as_deref(),
+            &dir,
+            floor.map(|v| format!("{v:020}")).as_deref(),
             LOG_TIMEOUT,
         )?;
         let last = names
             .iter()
-            .filter_map(|n| n.strip_suffix(".json")?.parse::<u64>().ok())
+            .filter_map(|n| match log_name(n) {
+                Some(LogName::Commit(v)) => Some(v),
+                _ => None,
+            })
             .max();
-        let floor = after.and_then(|a| a.parse::<u64>().ok());
         Ok(match (last, floor) {
             (Some(v), _) => v + 1,
             (None, Some(c)) => c + 1,
@@ -585,6 +583,375 @@ impl DeltaTables {
     }
 }
 
+/// Reader features a table may use and still be read as its plain Parquet files.
+pub const PLAIN_READER_FEATURES: [&str; 2] = ["timestampNtz", "vacuumProtocolCheck"];
+/// Reading one checkpoint file gives up after this long.
+pub const CHECKPOINT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A Delta table's current snapshot: the data files that hold its rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The last version applied.
+    pub version: u64,
+    /// The checkpoint it started from, if any.
+    pub checkpoint: Option<u64>,
+    /// Data files, `(path relative to the table folder, size)`, sorted by path. Paths
+    /// are URL-decoded (`hour=3/x y.parquet`), as the store names the objects.
+    pub files: Vec<(String, u64)>,
+}
+
+/// The version `_delta_log/_last_checkpoint` names, if any (a hint: the checkpoint
+/// may be missing or incomplete; an unreadable hint is no hint).
+fn last_checkpoint_hint(store: &Store, dir: &str) -> Result<Option<u64>, DeltaError> {
+    match store.get_bytes(&format!("{dir}/_last_checkpoint"), LOG_TIMEOUT) {
+        Ok(b) => Ok(serde_json::from_slice::<Value>(&b)
+            .ok()
+            .and_then(|v| v["version"].as_u64())),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One file of a `_delta_log/` listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LogName {
+    Commit(u64),
+    /// `V.checkpoint.parquet` (`None`) or part `(i, n)` of `V.checkpoint.I.N.parquet`.
+    Checkpoint(u64, Option<(u32, u32)>),
+}
+
+fn log_name(name: &str) -> Option<LogName> {
+    let number = |s: &str, n: usize| {
+        (s.len() == n && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u64>().ok())
+            .flatten()
+    };
+    if let Some(v) = name.strip_suffix(".json") {
+        return Some(LogName::Commit(number(v, 20)?));
+    }
+    let (v, rest) = name.strip_suffix(".parquet")?.split_once(".checkpoint")?;
+    let v = number(v, 20)?;
+    if rest.is_empty() {
+        return Some(LogName::Checkpoint(v, None));
+    }
+    let (i, n) = rest.strip_prefix('.')?.split_once('.')?;
+    let (i, n) = (number(i, 10)?, number(n, 10)?);
+    Some(LogName::Checkpoint(
+        v,
+        Some((u32::try_from(i).ok()?, u32::try_from(n).ok()?)),
+    ))
+}
+
+/// The newest checkpoint whose every part is in `names`: its version and file names.
+fn complete_checkpoint(names: &[String]) -> Option<(u64, Vec<String>)> {
+    let mut parts: std::collections::BTreeMap<(u64, u32), Vec<u32>> = Default::default();
+    let mut best: Option<(u64, Vec<String>)> = None;
+    for name in names {
+        match log_name(name) {
+            Some(LogName::Checkpoint(v, None)) if best.as_ref().is_none_or(|b| b.0 < v) => {
+                best = Some((v, vec![name.clone()]));
+            }
+            Some(LogName::Checkpoint(v, Some((i, n)))) => {
+                parts.entry((v, n)).or_default().push(i);
+            }
+            _ => {}
+        }
+    }
+    for ((v, n), mut got) in parts {
+        got.sort_unstable();
+        got.dedup();
+        let complete = n > 0 && got.len() == n as usize && got.iter().copied().eq(1..=n);
+        if complete && best.as_ref().is_none_or(|b| b.0 < v) {
+            let files = (1..=n)
+                .map(|i| format!("{v:020}.checkpoint.{i:010}.{n:010}.parquet"))
+                .collect();
+            best = Some((v, files));
+        }
+    }
+    best
+}
+
+/// `%XX` escapes of a Delta path (a relative URI) decoded.
+fn url_decode(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b
+                .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                .ok_or_else(|| format!("path {s:?}: bad % escape"))?;
+            let hex = std::str::from_utf8(hex).map_err(|e| e.to_string())?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|e| e.to_string())?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("path {s:?}: not UTF-8 once decoded"))
+}
+
+/// The add and remove actions of a log, applied in order.
+struct Replay {
+    /// The table's URL, to make an absolute path relative.
+    table_url: String,
+    files: std::collections::BTreeMap<String, u64>,
+    /// The latest protocol: reader version and features.
+    protocol: Option<(i64, Vec<String>)>,
+}
+
+impl Replay {
+    fn path(&self, raw: &str) -> Result<String, String> {
+        let p = url_decode(raw)?;
+        if p.contains("://") || p.starts_with('/') {
+            // An absolute path (a shallow clone's): only inside this table.
+            let table = url_decode(&self.table_url)?;
+            return p
+                .strip_prefix(&table)
+                .and_then(|r| r.strip_prefix('/'))
+                .map(str::to_owned)
+                .ok_or_else(|| format!("data file {p} is outside the table"));
+        }
+        Ok(p)
+    }
+
+    fn add(&mut self, raw: &str, size: u64) -> Result<(), String> {
+        // Adding a path again replaces the earlier add: a file is in a snapshot once.
+        let p = self.path(raw)?;
+        self.files.insert(p, size);
+        Ok(())
+    }
+
+    fn remove(&mut self, raw: &str) -> Result<(), String> {
+        let p = self.path(raw)?;
+        self.files.remove(&p);
+        Ok(())
+    }
+
+    /// The actions of one JSON commit, line by line.
+    fn commit(&mut self, text: &str) -> Result<(), String> {
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let a: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+            if let Some(add) = a.get("add") {
+                let path = add["path"].as_str().ok_or("add without a path")?;
+                self.add(path, add["size"].as_u64().unwrap_or(0))?;
+            } else if let Some(rm) = a.get("remove") {
+                self.remove(rm["path"].as_str().ok_or("remove without a path")?)?;
+            } else if let Some(p) = a.get("protocol") {
+                let features = p["readerFeatures"]
+                    .as_array()
+                    .map(|f| f.iter().filter_map(|x| x.as_str().map(str::to_owned)));
+                self.protocol = Some((
+                    p["minReaderVersion"].as_i64().unwrap_or(1),
+                    features.into_iter().flatten().collect(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The adds (and protocol) of one checkpoint file. Its removes are tombstones of
+    /// files already out of the snapshot: nothing to undo.
+    fn checkpoint(&mut self, bytes: bytes::Bytes) -> Result<(), String> {
+        use arrow::array::{Array, AsArray};
+        use arrow::datatypes::Int64Type;
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use parquet::arrow::ProjectionMask;
+        let e = |e: &dyn std::fmt::Display| e.to_string();
+        let b = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|x| e(&x))?;
+        let leaves: Vec<usize> = b
+            .parquet_schema()
+            .columns()
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                let p = c.path().string();
+                p == "add.path"
+                    || p == "add.size"
+                    || p == "protocol.minReaderVersion"
+                    || p.starts_with("protocol.readerFeatures.")
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let mask = ProjectionMask::leaves(b.parquet_schema(), leaves);
+        let text = |a: &arrow::array::ArrayRef| {
+            arrow::compute::cast(a, &DataType::Utf8).map_err(|x| e(&x))
+        };
+        let int = |a: &arrow::array::ArrayRef| {
+            arrow::compute::cast(a, &DataType::Int64).map_err(|x| e(&x))
+        };
+        for batch in b.with_projection(mask).build().map_err(|x| e(&x))? {
+            let batch = batch.map_err(|x| e(&x))?;
+            if let Some(p) = batch
+                .column_by_name("protocol")
+                .and_then(|c| c.as_struct_opt())
+            {
+                let version = p.column_by_name("minReaderVersion").map(int).transpose()?;
+                let features = p.column_by_name("readerFeatures");
+                for i in (0..p.len()).filter(|&i| p.is_valid(i)) {
+                    let v = version
+                        .as_ref()
+                        .map(|v| v.as_primitive::<Int64Type>())
+                        .filter(|v| v.is_valid(i))
+                        .map_or(1, |v| v.value(i));
+                    let mut names = Vec::new();
+                    if let Some(l) = features.and_then(|f| f.as_list_opt::<i32>()) {
+                        if l.is_valid(i) {
+                            let s = text(&l.value(i))?;
+                            let s = s.as_string::<i32>();
+                            names.extend(s.iter().flatten().map(str::to_owned));
+                        }
+                    }
+                    self.protocol = Some((v, names));
+                }
+            }
+            let Some(add) = batch.column_by_name("add").and_then(|c| c.as_struct_opt()) else {
+                continue;
+            };
+            let path = add
+                .column_by_name("path")
+                .map(text)
+                .transpose()?
+                .ok_or("checkpoint without add.path")?;
+            let path = path.as_string::<i32>();
+            let size = add.column_by_name("size").map(int).transpose()?;
+            let size = size.as_ref().map(|s| s.as_primitive::<Int64Type>());
+            for i in (0..add.len()).filter(|&i| add.is_valid(i) && path.is_valid(i)) {
+                let n = size.filter(|s| s.is_valid(i)).map_or(0, |s| s.value(i));
+                self.add(path.value(i), u64::try_from(n).unwrap_or(0))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuse a table whose rows are not just its files' rows (deletion vectors,
+    /// column mapping, v2 checkpoints with sidecars, ...).
+    fn check_protocol(&self) -> Result<(), String> {
+        match &self.protocol {
+            None => Ok(()),
+            Some((1, _)) => Ok(()),
+            Some((3, f))
+                if f.iter()
+                    .all(|x| PLAIN_READER_FEATURES.contains(&x.as_str())) =>
+            {
+                Ok(())
+            }
+            Some((v, f)) => Err(format!(
+                "reader protocol {v} with features {f:?}: this reader only reads tables whose \
+                 rows are their data files' rows (protocol 1, or 3 with {PLAIN_READER_FEATURES:?})"
+            )),
+        }
+    }
+}
+
+/// Log entries read at once by [`snapshot`].
+pub const LOG_READERS: usize = 16;
+
+/// The objects `keys`, in order, read by up to [`LOG_READERS`] threads at once.
+fn get_many(store: &Store, keys: &[String]) -> Result<Vec<Vec<u8>>, StoreError> {
+    let per_thread = keys.len().div_ceil(LOG_READERS).max(1);
+    std::thread::scope(|s| {
+        let readers: Vec<_> = keys
+            .chunks(per_thread)
+            .map(|chunk| {
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|k| store.get_bytes(k, LOG_TIMEOUT))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(keys.len());
+        for r in readers {
+            out.extend(r.join().expect("a log reader panicked")?);
+        }
+        Ok(out)
+    })
+}
+
+/// The current snapshot of the Delta table in folder `table` below the store's prefix
+/// (`""` for the prefix itself): start from the newest complete checkpoint (found
+/// through `_last_checkpoint`, else in the listing), then apply the JSON commits after
+/// it in version order (`add` puts a path in, `remove` takes it out). Versions must
+/// follow each other from the checkpoint (or from 0): a gap is an error, not a
+/// smaller table.
+pub fn snapshot(store: &Store, table: &str) -> Result<Snapshot, DeltaError> {
+    let dir = match table.trim_matches('/') {
+        "" => LOG_DIR.to_owned(),
+        t => format!("{t}/{LOG_DIR}"),
+    };
+    let bad = |reason: String| DeltaError::Log {
+        table: store.url_of(table),
+        reason,
+    };
+    let hint = last_checkpoint_hint(store, &dir)?;
+    // After the hinted checkpoint only; everything when it is missing or incomplete.
+    let mut names = store.list_names(
+        &dir,
+        hint.map(|v| format!("{v:020}")).as_deref(),
+        LOG_TIMEOUT,
+    )?;
+    let mut checkpoint = complete_checkpoint(&names);
+    if hint.is_some() && checkpoint.as_ref().is_none_or(|c| Some(c.0) < hint) {
+        names = store.list_names(&dir, None, LOG_TIMEOUT)?;
+        checkpoint = complete_checkpoint(&names);
+    }
+    let mut replay = Replay {
+        table_url: store.url_of(table).trim_end_matches('/').to_owned(),
+        files: Default::default(),
+        protocol: None,
+    };
+    let mut version = None;
+    if let Some((v, files)) = &checkpoint {
+        for f in files {
+            let bytes = store.get_bytes(&format!("{dir}/{f}"), CHECKPOINT_TIMEOUT)?;
+            replay
+                .checkpoint(bytes.into())
+                .map_err(|e| bad(format!("checkpoint {f}: {e}")))?;
+        }
+        version = Some(*v);
+    }
+    let mut commits: Vec<u64> = names
+        .iter()
+        .filter_map(|n| match log_name(n) {
+            Some(LogName::Commit(v)) if version.is_none_or(|c| v > c) => Some(v),
+            _ => None,
+        })
+        .collect();
+    commits.sort_unstable();
+    commits.dedup();
+    // Fetched [`LOG_READERS`] at a time (a table never checkpointed has a commit per
+    // run or window), applied in order.
+    for window in commits.chunks(LOG_READERS * 16) {
+        let keys: Vec<String> = window
+            .iter()
+            .map(|v| format!("{dir}/{v:020}.json"))
+            .collect();
+        for (&v, bytes) in window.iter().zip(get_many(store, &keys)?) {
+            let want = version.map_or(0, |c| c + 1);
+            if v != want {
+                return Err(bad(format!(
+                    "version {want} is missing from the log (next is {v})"
+                )));
+            }
+            replay
+                .commit(&String::from_utf8_lossy(&bytes))
+                .map_err(|e| bad(format!("version {v}: {e}")))?;
+            version = Some(v);
+        }
+    }
+    let version = version.ok_or_else(|| bad("no commit or checkpoint in the log".into()))?;
+    replay.check_protocol().map_err(bad)?;
+    Ok(Snapshot {
+        version,
+        checkpoint: checkpoint.map(|c| c.0),
+        files: replay.files.into_iter().collect(),
+    })
+}
+
 /// A random UUID (version 4) for a new table's id.
 fn uuid_v4() -> String {
     use ring::rand::SecureRandom;
@@ -727,5 +1094,380 @@ mod tests {
             w1.commit(&[clash]),
             Err(DeltaError::Schema { .. })
         ));
+    }
+
+    /// A hand-made log: `(file below _delta_log/, bytes)`.
+    fn table_with(files: &[(&str, Vec<u8>)]) -> (tempfile::TempDir, Store) {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("t").join(LOG_DIR);
+        std::fs::create_dir_all(&log).unwrap();
+        for (name, bytes) in files {
+            std::fs::write(log.join(name), bytes).unwrap();
+        }
+        let url = format!("file://{}", tmp.path().display());
+        let store = Store::open(&url, &StoreOptions::default()).unwrap();
+        (tmp, store)
+    }
+
+    fn commit(v: u64, actions: &[Value]) -> (String, Vec<u8>) {
+        let body: Vec<String> = actions.iter().map(Value::to_string).collect();
+        (
+            format!("{v:020}.json"),
+            (body.join("\n") + "\n").into_bytes(),
+        )
+    }
+
+    fn add(path: &str, size: u64) -> Value {
+        json!({"add": {"path": path, "size": size, "partitionValues": {}, "dataChange": true,
+                       "modificationTime": 1}})
+    }
+
+    fn remove(path: &str) -> Value {
+        json!({"remove": {"path": path, "dataChange": true, "deletionTimestamp": 2}})
+    }
+
+    fn protocol(reader: i64, features: Option<&[&str]>) -> Value {
+        let mut p = json!({"minReaderVersion": reader, "minWriterVersion": 2});
+        if let Some(f) = features {
+            p["readerFeatures"] = json!(f);
+            p["writerFeatures"] = json!(f);
+        }
+        json!({ "protocol": p })
+    }
+
+    fn snap(files: &[(String, Vec<u8>)]) -> Result<Snapshot, DeltaError> {
+        let files: Vec<(&str, Vec<u8>)> =
+            files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+        let (_tmp, store) = table_with(&files);
+        snapshot(&store, "t")
+    }
+
+    fn paths(s: &Snapshot) -> Vec<&str> {
+        s.files.iter().map(|(p, _)| p.as_str()).collect()
+    }
+
+    /// A checkpoint file as delta-rs and Spark write it (one action per row, the
+    /// other action columns null), with the columns this reader looks at.
+    fn checkpoint_file(rows: &[Value]) -> Vec<u8> {
+        use arrow::array::{
+            Array, ArrayRef, Int32Array, Int64Array, ListBuilder, RecordBatch, StringArray,
+            StringBuilder, StructArray,
+        };
+        use arrow::buffer::NullBuffer;
+        use arrow::datatypes::{Fields, Schema};
+        use std::sync::Arc;
+        let has =
+            |k: &str| NullBuffer::from(rows.iter().map(|r| r.get(k).is_some()).collect::<Vec<_>>());
+        let text = |k: &str, f: &str| -> ArrayRef {
+            Arc::new(StringArray::from(
+                rows.iter()
+                    .map(|r| r.get(k).and_then(|a| a[f].as_str()))
+                    .collect::<Vec<_>>(),
+            ))
+        };
+        let add_fields = Fields::from(vec![
+            Field::new("path", DataType::Utf8, true),
+            Field::new("size", DataType::Int64, true),
+        ]);
+        let add = StructArray::new(
+            add_fields.clone(),
+            vec![
+                text("add", "path"),
+                Arc::new(Int64Array::from(
+                    rows.iter()
+                        .map(|r| r.get("add").and_then(|a| a["size"].as_i64()))
+                        .collect::<Vec<_>>(),
+                )),
+            ],
+            Some(has("add")),
+        );
+        let rm_fields = Fields::from(vec![Field::new("path", DataType::Utf8, true)]);
+        let rm = StructArray::new(
+            rm_fields.clone(),
+            vec![text("remove", "path")],
+            Some(has("remove")),
+        );
+        let mut features = ListBuilder::new(StringBuilder::new());
+        for r in rows {
+            match r
+                .get("protocol")
+                .and_then(|p| p["readerFeatures"].as_array())
+            {
+                Some(f) => {
+                    for x in f {
+                        features.values().append_value(x.as_str().unwrap());
+                    }
+                    features.append(true);
+                }
+                None => features.append(false),
+            }
+        }
+        let features = features.finish();
+        let proto_fields = Fields::from(vec![
+            Field::new("minReaderVersion", DataType::Int32, true),
+            Field::new("readerFeatures", features.data_type().clone(), true),
+        ]);
+        let proto = StructArray::new(
+            proto_fields.clone(),
+            vec![
+                Arc::new(Int32Array::from(
+                    rows.iter()
+                        .map(|r| {
+                            r.get("protocol")
+                                .and_then(|p| p["minReaderVersion"].as_i64())
+                                .map(|v| v as i32)
+                        })
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(features),
+            ],
+            Some(has("protocol")),
+        );
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("protocol", DataType::Struct(proto_fields), true),
+            Field::new("add", DataType::Struct(add_fields), true),
+            Field::new("remove", DataType::Struct(rm_fields), true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(proto), Arc::new(add), Arc::new(rm)],
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        out
+    }
+
+    #[test]
+    fn log_names_are_commits_and_checkpoint_parts() {
+        assert_eq!(
+            log_name("00000000000000000007.json"),
+            Some(LogName::Commit(7))
+        );
+        assert_eq!(
+            log_name("00000000000000000010.checkpoint.parquet"),
+            Some(LogName::Checkpoint(10, None))
+        );
+        assert_eq!(
+            log_name("00000000000000000010.checkpoint.0000000002.0000000003.parquet"),
+            Some(LogName::Checkpoint(10, Some((2, 3))))
+        );
+        for other in [
+            "_last_checkpoint",
+            "00000000000000000007.crc",
+            "7.json",
+            "00000000000000000007.3f2a.json",
+            "00000000000000000010.checkpoint.80a083e8-7026-4e79-81be-64bd76c43a11.parquet",
+            "00000000000000000010.checkpoint.parquet.tmp",
+        ] {
+            assert_eq!(log_name(other), None, "{other}");
+        }
+        assert_eq!(url_decode("a%20b%2Fc%25d+e").unwrap(), "a b/c%d+e");
+        assert!(url_decode("x%2").is_err() && url_decode("x%+1y").is_err());
+    }
+
+    #[test]
+    fn snapshot_applies_adds_and_removes_in_version_order() {
+        let log = [
+            commit(
+                0,
+                &[
+                    protocol(1, None),
+                    json!({"metaData": {"id": "x"}}),
+                    add("sensor=a/date=2026-01-02/hour=3/a.parquet", 10),
+                    add("sensor=a/date=2026-01-02/hour=3/b.parquet", 20),
+                ],
+            ),
+            // A compaction: both files out, one in (URL-encoded, as delta-rs writes).
+            commit(
+                1,
+                &[
+                    remove("sensor=a/date=2026-01-02/hour=3/a.parquet"),
+                    remove("sensor=a/date=2026-01-02/hour=3/b.parquet"),
+                    add("sensor=a/date=2026-01-02/hour=3/x%20y.parquet", 25),
+                ],
+            ),
+            // A re-add of a removed file, and an add of one already in (a retried
+            // commit): each once.
+            commit(
+                2,
+                &[
+                    add("sensor=a/date=2026-01-02/hour=3/a.parquet", 11),
+                    add("sensor=a/date=2026-01-02/hour=3/x%20y.parquet", 25),
+                ],
+            ),
+        ];
+        let s = snap(&log).unwrap();
+        assert_eq!(s.version, 2);
+        assert_eq!(s.checkpoint, None);
+        assert_eq!(
+            s.files,
+            vec![
+                ("sensor=a/date=2026-01-02/hour=3/a.parquet".to_owned(), 11),
+                ("sensor=a/date=2026-01-02/hour=3/x y.parquet".to_owned(), 25),
+            ]
+        );
+        // A removal spelled with escapes takes out the decoded path.
+        let mut more = log.to_vec();
+        more.push(commit(
+            3,
+            &[remove("sensor%3Da/date=2026-01-02/hour=3/x%20y.parquet")],
+        ));
+        assert_eq!(
+            paths(&snap(&more).unwrap()),
+            ["sensor=a/date=2026-01-02/hour=3/a.parquet"]
+        );
+        // A gap in the versions is an error, not a smaller table.
+        let gap = [log[0].clone(), log[2].clone()];
+        let e = snap(&gap).unwrap_err().to_string();
+        assert!(e.contains("version 1 is missing"), "{e}");
+        // An empty log is not a table.
+        assert!(snap(&[]).is_err());
+    }
+
+    #[test]
+    fn snapshot_of_a_long_log_applies_every_commit_in_order() {
+        // More commits than one window of parallel reads: commit v adds f{v} and
+        // removes f{v-1} when v is odd, so the order matters.
+        let n = LOG_READERS * 16 * 2 + 5;
+        let log: Vec<_> = (0..n as u64)
+            .map(|v| {
+                let mut actions = vec![add(&format!("f{v}.parquet"), v)];
+                if v % 2 == 1 {
+                    actions.push(remove(&format!("f{}.parquet", v - 1)));
+                }
+                commit(v, &actions)
+            })
+            .collect();
+        let s = snap(&log).unwrap();
+        assert_eq!(s.version, n as u64 - 1);
+        let mut want: Vec<String> = (0..n as u64)
+            .filter(|v| v % 2 == 1 || *v == n as u64 - 1)
+            .map(|v| format!("f{v}.parquet"))
+            .collect();
+        want.sort();
+        assert_eq!(paths(&s), want);
+    }
+
+    #[test]
+    fn snapshot_starts_from_the_last_checkpoint_then_later_commits() {
+        let cp = checkpoint_file(&[
+            protocol(1, None),
+            add("date=2026-01-02/hour=3/x%20y.parquet", 30),
+            add("date=2026-01-02/hour=4/c.parquet", 40),
+            // A tombstone: not in the snapshot, nothing to undo.
+            remove("date=2026-01-02/hour=3/a.parquet"),
+        ]);
+        let log = vec![
+            // Commits up to the checkpoint, here contradicting it: never read.
+            commit(0, &[protocol(1, None), add("stale.parquet", 1)]),
+            commit(1, &[add("stale2.parquet", 1)]),
+            (
+                "00000000000000000001.checkpoint.parquet".to_owned(),
+                cp.clone(),
+            ),
+            (
+                "_last_checkpoint".to_owned(),
+                br#"{"version":1,"size":4}"#.to_vec(),
+            ),
+            commit(
+                2,
+                &[
+                    remove("date=2026-01-02/hour=4/c.parquet"),
+                    add("date=2026-01-02/hour=5/d.parquet", 50),
+                ],
+            ),
+            commit(3, &[add("date=2026-01-02/hour=3/a.parquet", 60)]),
+        ];
+        let s = snap(&log).unwrap();
+        assert_eq!((s.version, s.checkpoint), (3, Some(1)));
+        assert_eq!(
+            s.files,
+            vec![
+                ("date=2026-01-02/hour=3/a.parquet".to_owned(), 60),
+                ("date=2026-01-02/hour=3/x y.parquet".to_owned(), 30),
+                ("date=2026-01-02/hour=5/d.parquet".to_owned(), 50),
+            ]
+        );
+        // The JSON commits before the checkpoint cleaned up: the same snapshot.
+        let cleaned: Vec<_> = log[2..].to_vec();
+        assert_eq!(snap(&cleaned).unwrap(), s);
+        // Without _last_checkpoint the listing finds it.
+        let no_hint: Vec<_> = log
+            .iter()
+            .filter(|(n, _)| n != "_last_checkpoint")
+            .cloned()
+            .collect();
+        assert_eq!(snap(&no_hint).unwrap(), s);
+        // A hint naming a checkpoint that is not there: the newest one listed.
+        let mut stale_hint = log.clone();
+        stale_hint[3].1 = br#"{"version":3}"#.to_vec();
+        assert_eq!(snap(&stale_hint).unwrap(), s);
+    }
+
+    #[test]
+    fn snapshot_reads_every_part_of_a_multi_part_checkpoint() {
+        let part = |i: u32, n: u32, rows: &[Value]| {
+            (
+                format!("00000000000000000002.checkpoint.{i:010}.{n:010}.parquet"),
+                checkpoint_file(rows),
+            )
+        };
+        let log = vec![
+            commit(0, &[add("old.parquet", 1)]),
+            part(1, 2, &[protocol(1, None), add("p1.parquet", 1)]),
+            part(2, 2, &[add("p2.parquet", 2)]),
+            (
+                "_last_checkpoint".to_owned(),
+                br#"{"version":2,"parts":2}"#.to_vec(),
+            ),
+            commit(3, &[add("later.parquet", 3), remove("p1.parquet")]),
+            // Part 1 of 2 of a newer checkpoint (its writer died): not used.
+            (
+                "00000000000000000003.checkpoint.0000000001.0000000002.parquet".to_owned(),
+                checkpoint_file(&[add("half.parquet", 9)]),
+            ),
+        ];
+        let s = snap(&log).unwrap();
+        assert_eq!((s.version, s.checkpoint), (3, Some(2)));
+        assert_eq!(paths(&s), ["later.parquet", "p2.parquet"]);
+    }
+
+    #[test]
+    fn snapshot_refuses_tables_whose_rows_are_not_their_files() {
+        for p in [
+            protocol(3, Some(&["deletionVectors"])),
+            protocol(2, None), // column mapping
+            protocol(3, Some(&["v2Checkpoint"])),
+        ] {
+            let e = snap(&[commit(0, &[p.clone(), add("a.parquet", 1)])])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("reader protocol"), "{p}: {e}");
+            // Also when the protocol is in a checkpoint.
+            let cp = checkpoint_file(&[p.clone(), add("a.parquet", 1)]);
+            let e = snap(&[("00000000000000000000.checkpoint.parquet".to_owned(), cp)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("reader protocol"), "{p}: {e}");
+        }
+        let ok = protocol(3, Some(&["timestampNtz"]));
+        assert_eq!(
+            paths(&snap(&[commit(0, &[ok, add("a.parquet", 1)])]).unwrap()),
+            ["a.parquet"]
+        );
+        // An absolute path inside the table is made relative; outside, refused.
+        let (tmp, store) = table_with(&[]);
+        let write = |c: (String, Vec<u8>)| {
+            std::fs::write(tmp.path().join("t").join(LOG_DIR).join(c.0), c.1).unwrap();
+        };
+        let inside = format!("{}/x/b%20c.parquet", store.url_of("t"));
+        write(commit(0, &[add(&inside, 1)]));
+        assert_eq!(paths(&snapshot(&store, "t").unwrap()), ["x/b c.parquet"]);
+        write(commit(1, &[add("s3://elsewhere/t/y.parquet", 1)]));
+        let e = snapshot(&store, "t").unwrap_err().to_string();
+        assert!(e.contains("outside the table"), "{e}");
     }
 }

@@ -390,6 +390,26 @@ impl Store {
         Ok(out)
     }
 
+    /// The objects below the folder `rel_dir` (the whole prefix for `""`), as
+    /// `(key relative to the prefix, size)`, sorted by key.
+    pub fn list_in(
+        &self,
+        rel_dir: &str,
+        limit: Duration,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut out: Vec<(String, u64)> = self
+            .list_below(rel_dir, None, limit)?
+            .into_iter()
+            .filter_map(|m| {
+                let parts = m.location.prefix_match(&self.prefix)?;
+                let rel: Vec<String> = parts.map(|p| p.as_ref().to_owned()).collect();
+                Some((rel.join("/"), m.size))
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
     /// The objects below `rel_dir` (the whole prefix for `""`), after `after` when
     /// given, unsorted.
     fn list_below(

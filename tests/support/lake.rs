@@ -151,3 +151,21 @@ pub fn assert_same_rows(reference: &Path, target: &str, args: &[&str]) {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// `tests/lake/delta_maintain.py`: compact and checkpoint each Delta table with
+/// delta-rs; one JSON object per table (see the script).
+pub fn delta_maintain(tables: &[&str], endpoint: &str) -> Vec<serde_json::Value> {
+    let o = python(
+        "delta_maintain.py",
+        &[tables, &["--endpoint", endpoint]].concat(),
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "delta_maintain.py {tables:?}:\n{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
