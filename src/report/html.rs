@@ -4,7 +4,9 @@
 
 use std::fmt::Write as _;
 
-use super::{format_ts, percent, Counts, PqRow, Readiness, Share, Summary, EXPIRY_WINDOW_DAYS};
+use super::{
+    format_ts, more_note, percent, Counts, PqRow, Readiness, Share, Summary, EXPIRY_WINDOW_DAYS,
+};
 use crate::findings::describe;
 
 /// Bar colour of the distributions (versions, ciphers, SNIs, JA4s, validation).
@@ -80,12 +82,8 @@ fn ranked(out: &mut String, title: &str, c: &Counts, n: usize) {
 }
 
 fn more(out: &mut String, len: usize, n: usize, rest: u64) {
-    if len > n {
-        let _ = writeln!(
-            out,
-            "<p class=more>({} more, {rest} handshakes)</p>",
-            len - n
-        );
+    if let Some(note) = more_note(len, n, rest) {
+        let _ = writeln!(out, "<p class=more>{note}</p>");
     }
 }
 

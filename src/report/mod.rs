@@ -180,6 +180,15 @@ fn pq_rows(m: PqMap) -> Vec<PqRow> {
     v
 }
 
+/// The note under a list cut at `--top`: `"(3 more, 6 handshakes)"`, or `None` when
+/// nothing was left out. The text and HTML reports both use it.
+pub fn more_note(len: usize, top: usize, rest: u64) -> Option<String> {
+    (len > top).then(|| {
+        let noun = if rest == 1 { "handshake" } else { "handshakes" };
+        format!("({} more, {rest} {noun})", len - top)
+    })
+}
+
 /// `"12.5%"` of a share, `"n/a"` when nothing could be counted.
 pub fn percent((part, whole): Share) -> String {
     if whole == 0 {
@@ -634,4 +643,19 @@ pub fn format_ts(us: i64) -> String {
     chrono::DateTime::from_timestamp_micros(us)
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| us.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::more_note;
+
+    #[test]
+    fn more_note_counts_and_agrees_in_number() {
+        assert_eq!(more_note(3, 3, 0), None);
+        assert_eq!(more_note(4, 3, 1).as_deref(), Some("(1 more, 1 handshake)"));
+        assert_eq!(
+            more_note(5, 3, 6).as_deref(),
+            Some("(2 more, 6 handshakes)")
+        );
+    }
 }

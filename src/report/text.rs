@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use super::{format_ts, percent, Counts, PqRow, Readiness, Share, Summary, EXPIRY_WINDOW_DAYS};
+use super::{
+    format_ts, more_note, percent, Counts, PqRow, Readiness, Share, Summary, EXPIRY_WINDOW_DAYS,
+};
 use crate::findings::describe;
 
 /// Width of the longest bar, in characters.
@@ -26,9 +28,9 @@ fn section(out: &mut String, title: &str, counts: &Counts, top: usize) {
         let bar = "#".repeat(usize::try_from((v * BAR_WIDTH).div_ceil(max)).unwrap_or(0));
         let _ = writeln!(out, "  {k:<width$}  {v:>7}  {bar}");
     }
-    if counts.len() > top {
-        let rest: u64 = counts.iter().skip(top).map(|c| c.1).sum();
-        let _ = writeln!(out, "  ({} more, {rest} handshakes)", counts.len() - top);
+    let rest: u64 = counts.iter().skip(top).map(|c| c.1).sum();
+    if let Some(note) = more_note(counts.len(), top, rest) {
+        let _ = writeln!(out, "  {note}");
     }
 }
 
@@ -71,9 +73,9 @@ fn pq_table(out: &mut String, title: &str, rows: &[PqRow], top: usize) {
             cell(r.negotiated)
         );
     }
-    if rows.len() > top {
-        let rest: u64 = rows.iter().skip(top).map(|r| r.handshakes).sum();
-        let _ = writeln!(out, "    ({} more, {rest} handshakes)", rows.len() - top);
+    let rest: u64 = rows.iter().skip(top).map(|r| r.handshakes).sum();
+    if let Some(note) = more_note(rows.len(), top, rest) {
+        let _ = writeln!(out, "    {note}");
     }
 }
 
