@@ -1246,6 +1246,15 @@ fn report_reads_jsonl_and_names_a_missing_folder() {
     let o = tlstap(&["report", missing.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("no such folder"), "{}", stderr(&o));
+    // A table file given instead of its folder: the message names the folder to give.
+    let file = pq.join("handshakes.parquet");
+    let o = tlstap(&["report", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let want = format!(
+        "a file; report reads the folder it is in (tlstap report {})",
+        pq.display()
+    );
+    assert!(stderr(&o).contains(&want), "{}", stderr(&o));
 }
 
 /// Exit codes are part of `--help`.

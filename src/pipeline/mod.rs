@@ -249,7 +249,7 @@ pub fn expand_remote(url: &str, opts: &crate::store::StoreOptions) -> Expanded {
                     }
                     Ok(None) => {}
                     Err(e) => {
-                        out.problems.push(problem(e.to_string()));
+                        out.problems.push(problem(e.reason()));
                         return out;
                     }
                 }
@@ -259,7 +259,7 @@ pub fn expand_remote(url: &str, opts: &crate::store::StoreOptions) -> Expanded {
     let store = match Store::open(url, opts) {
         Ok(s) => s,
         Err(e) => {
-            out.problems.push(problem(e.to_string()));
+            out.problems.push(problem(e.reason()));
             return out;
         }
     };
@@ -286,7 +286,7 @@ pub fn expand_remote(url: &str, opts: &crate::store::StoreOptions) -> Expanded {
                 });
             }
         }
-        Err(e) => out.problems.push(problem(e.to_string())),
+        Err(e) => out.problems.push(problem(e.reason())),
     }
     out
 }

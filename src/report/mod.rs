@@ -61,6 +61,8 @@ pub enum ReportError {
     NoHandshakes(PathBuf),
     #[error("{0}: no such folder")]
     NoFolder(PathBuf),
+    #[error("{0}: a file; report reads the folder it is in (tlstap report {1})")]
+    NotAFolder(PathBuf, String),
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
     #[error("{0}: {1}")]
@@ -504,6 +506,11 @@ fn sorted(m: HashMap<String, u64>) -> Counts {
 impl Summary {
     /// Read an output folder.
     pub fn load(dir: &Path) -> Result<Summary, ReportError> {
+        if dir.is_file() {
+            let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+            let shown = parent.map_or_else(|| ".".to_owned(), |p| p.display().to_string());
+            return Err(ReportError::NotAFolder(dir.to_path_buf(), shown));
+        }
         if !dir.is_dir() {
             return Err(ReportError::NoFolder(dir.to_path_buf()));
         }

@@ -80,28 +80,63 @@ pub struct StoreOptions {
     pub s3_endpoint: Option<String>,
 }
 
-/// Why the store could not be used.
+/// Why the store could not be used. Shown as "URL: reason" ([`StoreError::reason`]).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{url}: not a storage URL this build knows ({reason})")]
+    #[error("{url}: {}", self.reason())]
     BadUrl { url: String, reason: String },
-    #[error("{url}: {source}")]
+    #[error("{url}: {}", self.reason())]
     Store {
         url: String,
         #[source]
         source: object_store::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: {}", self.reason())]
     Local {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("{url}: gave up after {secs} s")]
+    #[error("{url}: {}", self.reason())]
     Timeout { url: String, secs: u64 },
 }
 
+/// The store's message, plus what to set when the client found no credentials and fell
+/// back to the cloud's instance metadata service (which answers nothing off a cloud
+/// machine: a new user's most likely first error).
+fn explain(url: &str, e: &object_store::Error) -> String {
+    let text = e.to_string();
+    if !(text.contains("169.254.169.254") || text.contains("metadata.google.internal")) {
+        return text;
+    }
+    let hint = match url.split_once("://").map(|(scheme, _)| scheme) {
+        Some("s3" | "s3a") => {
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE; \
+             AWS_SKIP_SIGNATURE=true for a public bucket"
+        }
+        Some("gs") => "GOOGLE_APPLICATION_CREDENTIALS (a service account key file)",
+        _ => "AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY or AZURE_STORAGE_SAS_KEY",
+    };
+    format!(
+        "no credentials found in the environment, and no cloud instance metadata service \
+         answered (set {hint}): {text}"
+    )
+}
+
 impl StoreError {
+    /// What went wrong, without the URL or path the message starts with (for callers
+    /// that name it themselves).
+    pub fn reason(&self) -> String {
+        match self {
+            StoreError::BadUrl { reason, .. } => {
+                format!("not a storage URL this build knows ({reason})")
+            }
+            StoreError::Store { url, source } => explain(url, source),
+            StoreError::Local { source, .. } => source.to_string(),
+            StoreError::Timeout { secs, .. } => format!("gave up after {secs} s"),
+        }
+    }
+
     /// The object or prefix does not exist (as opposed to: the store failed).
     pub fn is_not_found(&self) -> bool {
         matches!(
@@ -541,6 +576,37 @@ fn bucket_and_prefix(rest: &str) -> Result<(&str, &str), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_credentials_say_what_to_set() {
+        let imds = || object_store::Error::Generic {
+            store: "S3",
+            source: "Error performing PUT http://169.254.169.254/latest/api/token".into(),
+        };
+        let e = StoreError::Store {
+            url: "s3://b/p".into(),
+            source: imds(),
+        };
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with("s3://b/p: no credentials found"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("AWS_ACCESS_KEY_ID") && shown.contains("169.254"),
+            "{shown}"
+        );
+        assert!(!e.reason().contains("s3://b/p"));
+        let az = explain("az://c/p", &imds());
+        assert!(az.contains("AZURE_STORAGE_ACCOUNT_KEY"), "{az}");
+        assert!(explain("gs://b/p", &imds()).contains("GOOGLE_APPLICATION_CREDENTIALS"));
+        // Any other failure is shown as the store gave it.
+        let other = object_store::Error::Generic {
+            store: "S3",
+            source: "connection refused".into(),
+        };
+        assert_eq!(explain("s3://b/p", &other), other.to_string());
+    }
 
     #[test]
     fn urls_are_told_from_paths() {
