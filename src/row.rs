@@ -41,17 +41,19 @@ pub struct ConnMeta {
     pub seq: u64,
 }
 
-/// Fingerprint strings of a row (absent when the hello they describe is absent).
+/// Fingerprint strings of a row (absent when the hello they describe is absent). Shared
+/// with the parser thread's memo: one client build's strings are stored once, and each
+/// of its rows holds a reference, not a copy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fingerprints {
-    pub ja3: Option<String>,
-    pub ja3_string: Option<String>,
-    pub ja3s: Option<String>,
-    pub ja3s_string: Option<String>,
-    pub ja4: Option<String>,
-    pub ja4_r: Option<String>,
-    pub ja4_o: Option<String>,
-    pub ja4_ro: Option<String>,
+    pub ja3: Option<Arc<str>>,
+    pub ja3_string: Option<Arc<str>>,
+    pub ja3s: Option<Arc<str>>,
+    pub ja3s_string: Option<Arc<str>>,
+    pub ja4: Option<Arc<str>>,
+    pub ja4_r: Option<Arc<str>>,
+    pub ja4_o: Option<Arc<str>>,
+    pub ja4_ro: Option<Arc<str>>,
 }
 
 /// What a QUIC row says about the QUIC layer.
@@ -535,7 +537,7 @@ pub fn fingerprints(hs: &HandshakeInfo, transport: Transport) -> Fingerprints {
                 .server
                 .get_or_insert_with(&m.key, || {
                     let s = fingerprint::ja3s_string(&p);
-                    FpStrings([fingerprint::md5_hex(&s), s])
+                    FpStrings([fingerprint::md5_hex(&s).into(), s.into()])
                 })
                 .0;
             fp.ja3s = Some(ja3s);
@@ -551,18 +553,18 @@ fn client_fingerprints(p: &ClientParams, t: Transport) -> FpStrings<6> {
     let ja3 = fingerprint::md5_hex(&s);
     let (ja4, ja4_r) = fingerprint::ja4_and_raw(p, t, false);
     let (ja4_o, ja4_ro) = fingerprint::ja4_and_raw(p, t, true);
-    FpStrings([ja3, s, ja4, ja4_r, ja4_o, ja4_ro])
+    FpStrings([ja3, s, ja4, ja4_r, ja4_o, ja4_ro].map(Arc::from))
 }
 
 /// Key and value bytes each parser thread keeps of recent fingerprints, per side.
 pub const FINGERPRINT_MEMO_BYTES: usize = 1 << 20;
 
 #[derive(Clone)]
-struct FpStrings<const N: usize>([String; N]);
+struct FpStrings<const N: usize>([Arc<str>; N]);
 
 impl<const N: usize> MemoSize for FpStrings<N> {
     fn memo_bytes(&self) -> usize {
-        self.0.iter().map(String::len).sum()
+        self.0.iter().map(|s| s.len()).sum()
     }
 }
 

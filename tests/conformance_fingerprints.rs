@@ -231,8 +231,8 @@ impl Ours {
     }
 }
 
-fn s(v: Option<&String>) -> &str {
-    v.map_or("", String::as_str)
+fn s<T: AsRef<str> + ?Sized>(v: Option<&T>) -> &str {
+    v.map_or("", AsRef::as_ref)
 }
 
 fn sni(r: Option<&HandshakeRow>) -> &str {
@@ -270,10 +270,10 @@ fn foxio_ja4() {
             ctx,
         );
         agree.check(cap, &name, "sni", sni(row), s(e.sni.as_ref()), ctx);
-        let py: [(&'static str, &Option<String>, &Option<String>); 3] = [
-            ("py_ja4_r", &fp.ja4_r, &e.py_ja4_r),
-            ("py_ja4_o", &fp.ja4_o, &e.py_ja4_o),
-            ("py_ja4_ro", &fp.ja4_ro, &e.py_ja4_ro),
+        let py = [
+            ("py_ja4_r", fp.ja4_r.as_deref(), &e.py_ja4_r),
+            ("py_ja4_o", fp.ja4_o.as_deref(), &e.py_ja4_o),
+            ("py_ja4_ro", fp.ja4_ro.as_deref(), &e.py_ja4_ro),
         ];
         for (field, o, t) in py {
             // The Python tool printed nothing for a few streams: nothing to compare.
@@ -282,7 +282,7 @@ fn foxio_ja4() {
                     cap,
                     &name,
                     field,
-                    s(o.as_ref()),
+                    o.unwrap_or(""),
                     s(t.as_ref()),
                     "FoxIO Python",
                 );

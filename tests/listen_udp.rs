@@ -87,8 +87,8 @@ fn mirrored_vxlan_geneve_and_tzsp_give_the_rows_of_the_original_captures() {
             let v = serde_json::json!({
                 "transport": r.meta.transport.as_str(),
                 "sni": r.hs.client_hello.as_ref().and_then(|c| c.sni.clone()),
-                "ja4": r.fp.ja4,
-                "ja3s": r.fp.ja3s,
+                "ja4": r.fp.ja4.as_deref(),
+                "ja3s": r.fp.ja3s.as_deref(),
                 "cipher": r.hs.server_hello.as_ref().map(|s| s.cipher),
                 "status": r.hs.status.as_str(),
             });
