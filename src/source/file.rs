@@ -109,8 +109,10 @@ pub const AHEAD_FRONT: usize = 64 << 10;
 /// Filled windows waiting for the capture thread. The read-ahead thread is the slowest
 /// stage on bulk traffic (its copy is the whole cost of a bare read loop), so it must
 /// not stop when the capture thread pauses: with 2 windows it did, and the tap corpus
-/// took 0.37-0.42 s; with 4, 0.34-0.35 s (interleaved runs; dense unchanged, +5-10 MiB
-/// peak RSS, inside the memory reserve). 8 gave tap nothing more and cost dense 4 %.
+/// took 0.37-0.42 s; with 4, 0.34-0.35 s (interleaved runs). The price is on dense
+/// traffic, where more windows in flight are colder when decoded: +1.5 to +5 % of wall
+/// and CPU over three interleaved sets, and +5-10 MiB peak RSS (inside the memory
+/// reserve). 3 sat in between; 8 gave tap nothing more and cost dense more.
 pub const AHEAD_DEPTH: usize = 4;
 
 /// A thread (`tlstap-prefetch`) reading an input ahead into whole windows of
