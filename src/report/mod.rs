@@ -248,11 +248,7 @@ impl Source<'_> {
                 }
                 let table = dir.join(name);
                 if table.join(delta::LOG_DIR).is_dir() {
-                    let abs = std::fs::canonicalize(dir)
-                        .map_err(|e| ReportError::Io(dir.to_path_buf(), e))?;
-                    let url = format!("file://{}", abs.display());
-                    let store = Store::open(&url, &Default::default())?;
-                    let snap = delta::snapshot(&store, name)?;
+                    let snap = delta::snapshot(&Store::local_folder(dir)?, name)?;
                     return Ok(snap
                         .files
                         .into_iter()
