@@ -410,19 +410,7 @@ impl Store {
 
     /// Every object below the prefix, as `(relative key, size)`, sorted by key.
     pub fn list(&self, limit: Duration) -> Result<Vec<(String, u64)>, StoreError> {
-        let mut out: Vec<(String, u64)> = self
-            .list_below("", None, limit)?
-            .into_iter()
-            .map(|m| {
-                let rel: Vec<String> = match m.location.prefix_match(&self.prefix) {
-                    Some(parts) => parts.map(|p| p.as_ref().to_owned()).collect(),
-                    None => vec![m.location.to_string()],
-                };
-                (rel.join("/"), m.size)
-            })
-            .collect();
-        out.sort();
-        Ok(out)
+        self.list_in("", limit)
     }
 
     /// The objects below the folder `rel_dir` (the whole prefix for `""`), as
